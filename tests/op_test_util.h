@@ -1,0 +1,76 @@
+// Runs one node through its schema (validate, infer, kernel) for op unit tests.
+#pragma once
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include <doctest/doctest.h>
+
+#include "core/op_registry.h"
+
+namespace engine::test {
+
+struct NodeSpec {
+  std::string op_type;
+  Attributes attrs;
+  int opset = 17;
+  int num_outputs = 1;
+  std::string domain;
+};
+
+// inputs: an undefined Tensor() stands for an omitted optional input. Values of all inputs are
+// visible to inference (as if constant), which is what ops like Reshape need.
+inline std::vector<Tensor> run_node(const OpRegistry& reg, const NodeSpec& spec,
+                                    const std::vector<Tensor>& inputs) {
+  const OpSchema* s = reg.find(spec.domain, spec.op_type);
+  ENGINE_CHECK(s, "op ", spec.op_type, " is not registered");
+  Node node;
+  node.name = "test";
+  node.op_type = spec.op_type;
+  node.domain = spec.domain;
+  node.opset = spec.opset;
+  node.attrs = spec.attrs;
+  for (size_t i = 0; i < inputs.size(); ++i) node.inputs.push_back(inputs[i].defined() ? int(i) : kNoValue);
+  for (int i = 0; i < spec.num_outputs; ++i) node.outputs.push_back(int(inputs.size()) + i);
+  if (s->validate) s->validate(node);
+  std::vector<InferContext::Input> in;
+  for (const Tensor& t : inputs) {
+    InferContext::Input x;
+    if (t.defined()) {
+      x.dtype = t.dtype();
+      x.shape = t.shape();
+      x.value = &t;
+    }
+    in.push_back(x);
+  }
+  InferContext ic(node, in);
+  s->infer(ic);
+  std::vector<Tensor> outs;
+  for (auto& o : ic.outputs()) {
+    ENGINE_CHECK(o.set, spec.op_type, ": inference did not set every output");
+    outs.emplace_back(o.dtype, o.shape);
+  }
+  if (ic.known_outputs().size()) {
+    for (size_t i = 0; i < outs.size(); ++i)
+      if (ic.known_outputs()[i].defined()) outs[i] = ic.known_outputs()[i];
+  }
+  KernelContext kc{node, {}, {}, 2};
+  for (const Tensor& t : inputs) kc.inputs.push_back(t.defined() ? &t : nullptr);
+  for (Tensor& t : outs) kc.outputs.push_back(&t);
+  if (s->kernel) s->kernel(kc);
+  return outs;
+}
+
+inline void check_close(const Tensor& got, const std::vector<float>& want, const Dims& shape,
+                        float atol = 1e-5f, float rtol = 1e-5f) {
+  REQUIRE(got.shape() == shape);
+  REQUIRE(size_t(got.numel()) == want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    const double g = got.get_as_double(int64_t(i));
+    INFO("element ", i, ": got ", g, " want ", want[i]);
+    CHECK(std::abs(g - want[i]) <= atol + rtol * std::abs(want[i]));
+  }
+}
+
+}  // namespace engine::test
