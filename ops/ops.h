@@ -20,5 +20,6 @@ void register_pool_ops(OpRegistry& r);         // ops/pool.cpp: Max/Average/Glob
 void register_norm_ops(OpRegistry& r);         // ops/batchnorm.cpp: BatchNormalization
 void register_pad_resize_ops(OpRegistry& r);   // ops/pad_resize.cpp: Pad, Resize, Upsample
 void register_shape_ops(OpRegistry& r);        // ops/shape_ops.cpp: Reshape, Transpose, ...
+void register_identity_ops(OpRegistry& r);     // ops/identity.cpp: Identity, Dropout
 
 }  // namespace engine

@@ -1,0 +1,232 @@
+#include "cli/commands.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <random>
+
+#include "cli/inputs.h"
+#include "engine/engine.h"
+#include "engine/inspect.h"
+#include "frontend/npy.h"
+
+namespace engine::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+}  // namespace
+
+void PreprocessFlags::add(CLI::App* cmd) {
+  cmd->add_option("--resize", resize, "Resize the shorter image side to S pixels (bilinear)")
+      ->check(CLI::NonNegativeNumber)->group("Preprocessing");
+  cmd->add_option("--crop", crop, "Centre crop to SxS")->check(CLI::NonNegativeNumber)
+      ->group("Preprocessing");
+  cmd->add_option("--pad", pad, "Zero-pad P pixels on every side (raw pixels, before scaling)")
+      ->check(CLI::NonNegativeNumber)->group("Preprocessing");
+  cmd->add_option("--channels", channels, "1 = gray, 3 = RGB (gray replicated); default: model")
+      ->check(CLI::IsMember({0, 1, 3}))->group("Preprocessing");
+  cmd->add_flag("--bgr", bgr, "Channel order B,G,R (Caffe models)")->group("Preprocessing");
+  cmd->add_option("--scale", scale, "Multiply pixels by F, e.g. 1/255 or 0.0039")
+      ->group("Preprocessing");
+  cmd->add_option("--mean", mean, "Subtract per channel, e.g. 0.485,0.456,0.406 or 104,117,123")
+      ->group("Preprocessing");
+  cmd->add_option("--std", std, "Divide per channel after subtracting the mean")
+      ->group("Preprocessing");
+}
+
+void ModelFlags::add(CLI::App* cmd) {
+  cmd->add_option("model", model, "ONNX model file")->required();
+  cmd->add_option("--threads", threads, "Threads (default: all cores)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--disable-pass", disable_passes,
+                  "Switch off a graph pass by name (repeatable); see `engine inspect --passes`");
+  cmd->add_flag("--int8", int8, "Run in INT8 (not implemented yet: rejected with an error)");
+}
+
+Commands::Commands(CLI::App& app) {
+  run_cmd_ = app.add_subcommand("run", "Run a model on images, .npy/.pb tensors or random data");
+  model_.add(run_cmd_);
+  pre_.add(run_cmd_);
+  run_cmd_->add_option("-i,--input", inputs_,
+                       "Input files: images (JPEG/PNG/BMP...), .npy, .pb (TensorProto) or IDX; "
+                       "several images form a batch; NAME=FILE for multi-input models");
+  run_cmd_->add_flag("--random", random_, "Use Gaussian random input (seeded)");
+  run_cmd_->add_option("--seed", seed_, "Seed for --random");
+  run_cmd_->add_option("--batch", batch_, "Batch size for --random, or items read from IDX")
+      ->check(CLI::PositiveNumber);
+  run_cmd_->add_option("--topk", topk_, "Classes to print per image (0: none)")
+      ->check(CLI::NonNegativeNumber);
+  run_cmd_->add_option("--labels", labels_, "Class names, one per line");
+  run_cmd_->add_option("-o,--output", out_npy_, "Write the first output to this .npy file");
+  run_cmd_->add_option("--output-dir", out_dir_, "Write every output as DIR/<name>.npy");
+  run_cmd_->add_option("--repeat", repeat_, "Run N times and report the median time")
+      ->check(CLI::PositiveNumber);
+
+  eval_cmd_ = app.add_subcommand("eval", "Accuracy, loss and speed over a labeled data set");
+  model_.add(eval_cmd_);
+  pre_.add(eval_cmd_);
+  eval_cmd_->add_option("--data", data_,
+                        "Image folder (one sub-folder per class), a 'path label' list file, "
+                        "or an IDX image file (with --labels)")
+      ->required();
+  eval_cmd_->add_option("--labels", eval_labels_, "IDX label file (with an IDX --data)");
+  eval_cmd_->add_option("--limit", limit_, "Evaluate only the first N items")
+      ->check(CLI::NonNegativeNumber);
+  eval_cmd_->add_option("--batch", eval_batch_, "Batch size (models with a fixed batch use it)")
+      ->check(CLI::PositiveNumber);
+  eval_cmd_->add_flag("--json", json_, "Print one JSON object on stdout");
+  eval_cmd_->add_option("--save-preds", save_preds_,
+                        "Write the predicted class of every item, one byte each");
+
+  inspect_cmd_ = app.add_subcommand("inspect", "Print the graph, shapes, parameters, FLOPs, memory");
+  model_.add(inspect_cmd_);
+  inspect_cmd_->add_option("--after", after_, "Show the graph after this pass");
+  inspect_cmd_->add_option("--batch", batch_, "Batch size for shapes and memory")
+      ->check(CLI::PositiveNumber);
+  inspect_cmd_->add_flag("--passes", list_passes_, "List the graph passes and exit");
+}
+
+int Commands::run() {
+  if (model_.int8)
+    fail("--int8: INT8 quantization is not implemented yet in this build (FP32 only)");
+  if (*run_cmd_) return run_run();
+  if (*eval_cmd_) return run_eval();
+  if (*inspect_cmd_) return run_inspect();
+  return 2;
+}
+
+static ModelOptions model_options(const ModelFlags& f) {
+  ModelOptions o;
+  o.threads = f.threads;
+  o.passes.disabled.insert(f.disable_passes.begin(), f.disable_passes.end());
+  return o;
+}
+
+// Rows of a classifier output: [N, C] or [N, C, 1, 1].
+static bool as_rows(const Tensor& t, int64_t& rows, int64_t& cols) {
+  if (t.dtype() != DType::F32 || t.rank() < 1) return false;
+  rows = t.rank() == 1 ? 1 : t.dim(0);
+  cols = t.rank() == 1 ? t.dim(0) : t.dim(1);
+  for (int i = 2; i < t.rank(); ++i)
+    if (t.dim(i) != 1) return false;
+  return cols > 1;
+}
+
+// Softmax unless the row already is a probability distribution (e.g. SqueezeNet's output).
+static std::vector<double> probabilities(const float* x, int64_t n) {
+  double sum = 0;
+  bool probs = true;
+  for (int64_t i = 0; i < n; ++i) {
+    probs = probs && x[i] >= 0 && x[i] <= 1;
+    sum += x[i];
+  }
+  std::vector<double> p(size_t(n), 0.0);
+  if (probs && std::abs(sum - 1.0) < 1e-3) {
+    for (int64_t i = 0; i < n; ++i) p[size_t(i)] = x[i];
+    return p;
+  }
+  const double mx = *std::max_element(x, x + n);
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) s += p[size_t(i)] = std::exp(double(x[i]) - mx);
+  for (auto& v : p) v /= s;
+  return p;
+}
+
+int Commands::run_run() {
+  auto t0 = Clock::now();
+  Model m = Model::load(model_.model, model_options(model_));
+  const double load_ms = ms_since(t0);
+  std::vector<std::string> names;
+  std::vector<Tensor> inputs =
+      load_run_inputs(m, inputs_, pre_, random_, batch_, seed_, &names);
+  std::cout << "model " << model_.model << ": loaded in " << std::fixed << std::setprecision(1)
+            << load_ms << " ms\n";
+  for (size_t i = 0; i < inputs.size(); ++i)
+    std::cout << "input  " << m.inputs()[i].name << " " << dims_str(inputs[i].shape()) << " "
+              << dtype_name(inputs[i].dtype()) << "\n";
+  std::vector<double> times;
+  std::vector<Tensor> outs;
+  for (int r = 0; r < repeat_; ++r) {
+    auto t = Clock::now();
+    outs = m.run(inputs);
+    times.push_back(ms_since(t));
+  }
+  const double first = times[0];
+  std::sort(times.begin(), times.end());
+  const auto out_info = m.outputs();
+  for (size_t i = 0; i < outs.size(); ++i)
+    std::cout << "output " << out_info[i].name << " " << dims_str(outs[i].shape()) << " "
+              << dtype_name(outs[i].dtype()) << "\n";
+  std::cout << "time: first run " << std::setprecision(2) << first << " ms";
+  if (repeat_ > 1) std::cout << ", median of " << repeat_ << " " << times[times.size() / 2] << " ms";
+  std::cout << "\n";
+
+  std::vector<std::string> labels;
+  if (!labels_.empty()) labels = read_label_names(labels_);
+  int64_t rows = 0, cols = 0;
+  if (topk_ > 0 && !outs.empty() && as_rows(outs[0], rows, cols)) {
+    const float* d = outs[0].data<float>();
+    for (int64_t r = 0; r < rows; ++r) {
+      std::vector<double> p = probabilities(d + r * cols, cols);
+      std::vector<int64_t> idx(size_t(cols));
+      for (int64_t c = 0; c < cols; ++c) idx[size_t(c)] = c;
+      const int64_t k = std::min<int64_t>(topk_, cols);
+      std::partial_sort(idx.begin(), idx.begin() + k, idx.end(),
+                        [&](int64_t a, int64_t b) { return d[r * cols + a] > d[r * cols + b]; });
+      std::cout << "item " << r;
+      if (size_t(r) < names.size()) std::cout << " (" << names[size_t(r)] << ")";
+      std::cout << ":\n";
+      for (int64_t j = 0; j < k; ++j) {
+        const int64_t c = idx[size_t(j)];
+        std::cout << "  " << j + 1 << ". class " << c;
+        if (size_t(c) < labels.size()) std::cout << " " << labels[size_t(c)];
+        std::cout << std::setprecision(4) << "  score " << d[r * cols + c] << "  p=" << p[size_t(c)]
+                  << "\n";
+      }
+    }
+  }
+  if (!out_npy_.empty()) {
+    write_npy(out_npy_, outs.at(0));
+    std::cout << "wrote " << out_npy_ << "\n";
+  }
+  if (!out_dir_.empty()) {
+    std::filesystem::create_directories(out_dir_);
+    for (size_t i = 0; i < outs.size(); ++i) {
+      std::string safe = out_info[i].name;
+      for (char& c : safe)
+        if (c == '/' || c == '\\' || c == ':') c = '_';
+      const std::string path = (std::filesystem::path(out_dir_) / (safe + ".npy")).string();
+      write_npy(path, outs[i]);
+      std::cout << "wrote " << path << "\n";
+    }
+  }
+  return 0;
+}
+
+int Commands::run_inspect() {
+  if (list_passes_) {
+    for (const auto& p : all_passes())
+      std::cout << std::left << std::setw(18) << p->name() << (p->required() ? "(required) " : "")
+                << p->description() << "\n";
+    return 0;
+  }
+  ModelOptions o = model_options(model_);
+  o.passes.stop_after = after_;
+  Model m = Model::load(model_.model, o);
+  ModelReport r = inspect_model(m, batch_ > 0 ? batch_ : 1);
+  std::cout << format_report(m, r);
+  return 0;
+}
+
+}  // namespace engine::cli

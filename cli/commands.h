@@ -1,0 +1,68 @@
+// Subcommands of the `engine` executable and the options they share.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+namespace engine::cli {
+
+// Preprocessing flags shared by every command that reads images.
+struct PreprocessFlags {
+  int resize = 0, crop = 0, pad = 0, channels = 0;
+  bool bgr = false;
+  std::string scale, mean, std;
+  void add(CLI::App* cmd);
+};
+
+// Model flags shared by every command.
+struct ModelFlags {
+  std::string model;
+  int threads = 0;
+  std::vector<std::string> disable_passes;
+  bool int8 = false;
+  void add(CLI::App* cmd);
+};
+
+class Commands {
+ public:
+  explicit Commands(CLI::App& app);
+  int run();  // runs the parsed subcommand
+
+ private:
+  int run_run();
+  int run_eval();
+  int run_inspect();
+
+  CLI::App* run_cmd_ = nullptr;
+  CLI::App* eval_cmd_ = nullptr;
+  CLI::App* inspect_cmd_ = nullptr;
+  ModelFlags model_;
+  PreprocessFlags pre_;
+
+  // run
+  std::vector<std::string> inputs_;
+  bool random_ = false;
+  int64_t batch_ = 0;
+  int topk_ = 5;
+  std::string labels_;
+  std::string out_npy_;
+  std::string out_dir_;
+  int repeat_ = 1;
+  uint64_t seed_ = 0;
+
+  // eval
+  std::string data_;
+  std::string eval_labels_;
+  int64_t limit_ = 0;
+  int64_t eval_batch_ = 32;
+  bool json_ = false;
+  std::string save_preds_;
+
+  // inspect
+  std::string after_;
+  bool list_passes_ = false;
+};
+
+}  // namespace engine::cli

@@ -1,0 +1,240 @@
+#include "core/executor.h"
+
+#include <omp.h>
+
+#include <cstdlib>
+#include <cstring>
+
+namespace engine {
+
+namespace {
+
+// Runs f, prefixing any error with the node's label so every message says where it happened.
+template <class F>
+auto with_node_context(const Node& node, F&& f) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    fail(node.label(), ": ", e.what());
+  } catch (const std::bad_alloc&) {
+    fail(node.label(), ": out of memory");
+  } catch (const std::exception& e) {
+    fail(node.label(), ": ", e.what());
+  }
+}
+
+const OpSchema& schema_of(const OpRegistry& reg, const Node& node) {
+  const OpSchema* s = reg.find(node.domain, node.op_type);
+  if (!s)
+    fail(node.label(), ": operator ", node.domain.empty() ? "" : node.domain + ".", node.op_type,
+         " is not supported");
+  return *s;
+}
+
+}  // namespace
+
+InferContext infer_node(const OpRegistry& reg, const Node& node,
+                        std::vector<InferContext::Input> inputs) {
+  const OpSchema& s = schema_of(reg, node);
+  return with_node_context(node, [&] {
+    InferContext ctx(node, std::move(inputs));
+    s.infer(ctx);
+    for (int i = 0; i < ctx.num_outputs(); ++i)
+      ENGINE_CHECK(ctx.outputs()[size_t(i)].set, "shape inference gave no output ", i);
+    return ctx;
+  });
+}
+
+std::vector<Tensor> eval_node(const OpRegistry& reg, const Node& node,
+                              const std::vector<const Tensor*>& inputs, int threads) {
+  std::vector<InferContext::Input> in;
+  for (const Tensor* t : inputs) {
+    InferContext::Input x;
+    if (t) x = {t->dtype(), t->shape(), t};
+    in.push_back(x);
+  }
+  InferContext ctx = infer_node(reg, node, std::move(in));
+  const OpSchema& s = schema_of(reg, node);
+  return with_node_context(node, [&] {
+    std::vector<Tensor> outs;
+    const auto& known = ctx.known_outputs();
+    bool all_known = !known.empty();
+    for (size_t i = 0; i < ctx.outputs().size(); ++i) {
+      if (i < known.size() && known[i].defined()) {
+        outs.push_back(known[i]);
+      } else {
+        all_known = false;
+        outs.emplace_back(ctx.outputs()[i].dtype, ctx.outputs()[i].shape);
+      }
+    }
+    if (!all_known) {
+      KernelContext kc{node, inputs, {}, threads};
+      for (Tensor& t : outs) kc.outputs.push_back(&t);
+      s.kernel(kc);
+    }
+    return outs;
+  });
+}
+
+Plan build_plan(const Graph& g, const OpRegistry& reg, const std::vector<Dims>& input_shapes) {
+  Plan p;
+  const size_t nv = g.values.size();
+  p.info.resize(nv);
+  p.known.resize(nv);
+  p.offset.assign(nv, -1);
+  ENGINE_CHECK(input_shapes.size() == g.inputs.size(), "expected ", g.inputs.size(),
+               " inputs, got ", input_shapes.size());
+  for (size_t i = 0; i < nv; ++i) {
+    const Value& v = g.values[i];
+    if (v.constant) {
+      p.known[i] = *v.constant;
+      p.info[i] = {v.constant->dtype(), v.constant->shape()};
+    }
+  }
+  for (size_t i = 0; i < g.inputs.size(); ++i) {
+    const Value& v = g.value(g.inputs[i]);
+    p.info[size_t(g.inputs[i])] = {v.dtype, input_shapes[i]};
+  }
+  // Specialize: infer every node; fold the ones whose inputs are all known.
+  std::vector<int> first_def(nv, -1), last_use(nv, -1);
+  for (size_t ni = 0; ni < g.nodes.size(); ++ni) {
+    const Node& node = g.nodes[ni];
+    std::vector<InferContext::Input> in;
+    std::vector<const Tensor*> in_t;
+    bool all_known = true;
+    for (int id : node.inputs) {
+      InferContext::Input x;
+      if (id >= 0) {
+        ENGINE_CHECK(p.info[size_t(id)].dtype != DType::Undefined, node.label(), ": input '",
+                     g.value(id).name, "' is used before it is computed");
+        const Tensor* kv = p.known[size_t(id)] ? &*p.known[size_t(id)] : nullptr;
+        x = {p.info[size_t(id)].dtype, p.info[size_t(id)].shape, kv};
+        if (!kv) all_known = false;
+        in_t.push_back(kv);
+      } else {
+        in_t.push_back(nullptr);
+      }
+      in.push_back(x);
+    }
+    InferContext ctx = infer_node(reg, node, std::move(in));
+    const auto& known = ctx.known_outputs();
+    bool outputs_known = true;
+    for (size_t o = 0; o < node.outputs.size(); ++o) {
+      const auto& out = ctx.outputs()[o];
+      p.info[size_t(node.outputs[o])] = {out.dtype, out.shape};
+      if (o < known.size() && known[o].defined())
+        p.known[size_t(node.outputs[o])] = known[o];
+      else
+        outputs_known = false;
+    }
+    if (outputs_known) continue;
+    if (all_known) {
+      std::vector<Tensor> outs = eval_node(reg, node, in_t);
+      for (size_t o = 0; o < outs.size(); ++o) p.known[size_t(node.outputs[o])] = std::move(outs[o]);
+      continue;
+    }
+    const int step = int(p.steps.size());
+    p.steps.push_back(int(ni));
+    for (int id : node.inputs)
+      if (id >= 0) last_use[size_t(id)] = step;
+    for (int id : node.outputs) first_def[size_t(id)] = step;
+  }
+  const int end = int(p.steps.size());
+  for (int id : g.outputs) last_use[size_t(id)] = end;
+  // Arena for everything computed at run time.
+  std::vector<BufferRequest> req;
+  std::vector<int> req_value;
+  for (size_t i = 0; i < nv; ++i) {
+    if (first_def[i] < 0 || p.known[i]) continue;
+    const ValueInfo& vi = p.info[i];
+    const size_t bytes = size_t(checked_numel(vi.shape)) * dtype_size(vi.dtype);
+    const int last = last_use[i] < 0 ? first_def[i] : last_use[i];  // unused outputs
+    req.push_back({bytes, first_def[i], last});
+    req_value.push_back(int(i));
+  }
+  p.memory = plan_memory(req);
+  for (size_t r = 0; r < req.size(); ++r)
+    p.offset[size_t(req_value[r])] = int64_t(p.memory.offsets[r]);
+  return p;
+}
+
+Executor::Executor(std::shared_ptr<const Graph> graph, const OpRegistry& registry)
+    : graph_(std::move(graph)), registry_(registry) {}
+
+std::shared_ptr<const Plan> Executor::plan_for(const std::vector<Dims>& input_shapes) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = plans_.find(input_shapes);
+  if (it != plans_.end()) return it->second;
+  auto plan = std::make_shared<const Plan>(build_plan(*graph_, registry_, input_shapes));
+  if (plans_.size() >= 16) plans_.clear();  // bound the cache for callers varying shapes
+  plans_[input_shapes] = plan;
+  return plan;
+}
+
+void Executor::check_inputs(const std::vector<Tensor>& inputs) const {
+  const Graph& g = *graph_;
+  ENGINE_CHECK(inputs.size() == g.inputs.size(), "the model has ", g.inputs.size(),
+               " inputs, got ", inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Value& v = g.value(g.inputs[i]);
+    const Tensor& t = inputs[i];
+    ENGINE_CHECK(t.defined(), "input '", v.name, "' is missing");
+    ENGINE_CHECK(t.dtype() == v.dtype, "input '", v.name, "' must be ", dtype_name(v.dtype),
+                 ", got ", dtype_name(t.dtype()));
+    if (!v.has_shape) continue;
+    bool ok = t.rank() == int(v.shape.size());
+    for (size_t d = 0; ok && d < v.shape.size(); ++d)
+      if (v.shape[d] >= 0 && v.shape[d] != t.shape()[d]) ok = false;
+    ENGINE_CHECK(ok, "input '", v.name, "' must have shape ", dims_str(v.shape), ", got ",
+                 dims_str(t.shape()));
+  }
+}
+
+std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs, const RunOptions& opt) const {
+  check_inputs(inputs);
+  const Graph& g = *graph_;
+  std::vector<Dims> shapes;
+  for (const Tensor& t : inputs) shapes.push_back(t.shape());
+  std::shared_ptr<const Plan> plan = plan_for(shapes);
+  const int threads = opt.threads > 0 ? opt.threads : omp_get_max_threads();
+
+  // Arena without zero-fill: every kernel writes its whole output.
+  std::unique_ptr<void, void (*)(void*)> arena(
+      std::aligned_alloc(kBufferAlignment, std::max<size_t>(plan->memory.arena_bytes, 64)),
+      std::free);
+  if (!arena) fail("out of memory allocating the ", plan->memory.arena_bytes, "-byte arena");
+  auto* base = static_cast<char*>(arena.get());
+
+  std::vector<Tensor> vals(g.values.size());
+  for (size_t i = 0; i < g.values.size(); ++i) {
+    if (plan->known[i]) {
+      vals[i] = *plan->known[i];
+    } else if (plan->offset[i] >= 0) {
+      vals[i] = Tensor::view(plan->info[i].dtype, plan->info[i].shape, base + plan->offset[i]);
+    }
+  }
+  for (size_t i = 0; i < g.inputs.size(); ++i) vals[size_t(g.inputs[i])] = inputs[i];
+
+  const int saved_threads = omp_get_max_threads();
+  omp_set_num_threads(threads);
+  try {
+    for (int ni : plan->steps) {
+      const Node& node = g.nodes[size_t(ni)];
+      KernelContext kc{node, {}, {}, threads};
+      for (int id : node.inputs) kc.inputs.push_back(id >= 0 ? &vals[size_t(id)] : nullptr);
+      for (int id : node.outputs) kc.outputs.push_back(&vals[size_t(id)]);
+      const OpSchema& s = schema_of(registry_, node);
+      with_node_context(node, [&] { s.kernel(kc); });
+      if (opt.after_node) opt.after_node(node, kc.outputs);
+    }
+  } catch (...) {
+    omp_set_num_threads(saved_threads);
+    throw;
+  }
+  omp_set_num_threads(saved_threads);
+  std::vector<Tensor> outs;
+  for (int id : g.outputs) outs.push_back(vals[size_t(id)].clone());
+  return outs;
+}
+
+}  // namespace engine

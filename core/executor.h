@@ -1,0 +1,66 @@
+// Runs a graph through the kernel registry.
+//
+// A graph may have dynamic dims (batch). Before running, the executor specializes it to the
+// concrete input shapes: it infers every shape, evaluates whatever is computable from shapes and
+// constants alone (Shape -> Gather -> Concat chains), and plans one arena for the activations by
+// liveness. Plans are cached per input-shape signature, so the run loop only calls kernels.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "core/graph.h"
+#include "core/memory_planner.h"
+#include "core/op_registry.h"
+
+namespace engine {
+
+struct ValueInfo {
+  DType dtype = DType::Undefined;
+  Dims shape;
+};
+
+// Inference for one node from its input infos; throws with the node's label on failure.
+InferContext infer_node(const OpRegistry& reg, const Node& node,
+                        std::vector<InferContext::Input> inputs);
+// Evaluates one node on known inputs (constant folding, plan-time shape computations).
+std::vector<Tensor> eval_node(const OpRegistry& reg, const Node& node,
+                              const std::vector<const Tensor*>& inputs, int threads = 1);
+
+struct Plan {
+  std::vector<ValueInfo> info;               // per value id
+  std::vector<std::optional<Tensor>> known;  // constants and plan-time results
+  std::vector<int> steps;                    // node indices executed at run time
+  std::vector<int64_t> offset;               // arena offset per value, -1 if not in the arena
+  MemoryPlan memory;
+};
+
+Plan build_plan(const Graph& g, const OpRegistry& reg, const std::vector<Dims>& input_shapes);
+
+struct RunOptions {
+  int threads = 0;  // 0: OpenMP default
+  // Called after each executed node with its outputs (calibration, debugging, dumps).
+  std::function<void(const Node&, const std::vector<Tensor*>&)> after_node;
+};
+
+class Executor {
+ public:
+  Executor(std::shared_ptr<const Graph> graph, const OpRegistry& registry);
+  // Inputs in graph.inputs order; outputs in graph.outputs order (owned copies).
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs, const RunOptions& opt = {}) const;
+  std::shared_ptr<const Plan> plan_for(const std::vector<Dims>& input_shapes) const;
+  const Graph& graph() const { return *graph_; }
+
+ private:
+  void check_inputs(const std::vector<Tensor>& inputs) const;
+  std::shared_ptr<const Graph> graph_;
+  const OpRegistry& registry_;
+  mutable std::mutex mu_;
+  mutable std::map<std::vector<Dims>, std::shared_ptr<const Plan>> plans_;
+};
+
+}  // namespace engine

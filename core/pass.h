@@ -1,0 +1,46 @@
+// Graph passes: small named rewrites, listed in order in core/pass_registry.cpp.
+#pragma once
+
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/graph.h"
+#include "core/op_registry.h"
+
+namespace engine {
+
+struct PassContext {
+  const OpRegistry& registry;
+};
+
+class Pass {
+ public:
+  virtual ~Pass() = default;
+  virtual std::string name() const = 0;
+  virtual std::string description() const = 0;
+  // Whether `--fuse none` keeps it on (cleanup passes) or turns it off (fusions).
+  virtual bool is_fusion() const { return false; }
+  // Required passes cannot be switched off (e.g. topological sort).
+  virtual bool required() const { return false; }
+  // Returns true if the graph changed.
+  virtual bool run(Graph& g, const PassContext& ctx) const = 0;
+};
+
+// All passes in execution order.
+const std::vector<std::unique_ptr<Pass>>& all_passes();
+
+struct PassOptions {
+  std::set<std::string> disabled;  // pass names
+  std::string stop_after;          // run passes up to and including this one ("" = all)
+};
+
+// Runs the enabled passes in order; throws for an unknown pass name in `disabled`/`stop_after`.
+void run_passes(Graph& g, const PassContext& ctx, const PassOptions& opt);
+
+// Shared graph utilities used by passes.
+void topological_sort(Graph& g);  // throws on cycles and on inputs nobody produces
+void remove_nodes(Graph& g, const std::vector<bool>& remove);
+
+}  // namespace engine

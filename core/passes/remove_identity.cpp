@@ -1,0 +1,41 @@
+// Removes Identity and inference-mode Dropout by reading their input directly.
+#include "core/pass.h"
+
+namespace engine {
+namespace {
+
+class RemoveIdentityPass : public Pass {
+ public:
+  std::string name() const override { return "remove-identity"; }
+  std::string description() const override {
+    return "drop Identity and Dropout nodes (inference mode)";
+  }
+  bool run(Graph& g, const PassContext&) const override {
+    std::vector<bool> is_output(g.values.size(), false);
+    for (int v : g.outputs) is_output[size_t(v)] = true;
+    const std::vector<int> uses = g.use_counts();
+    std::vector<bool> remove(g.nodes.size(), false);
+    bool changed = false;
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+      Node& n = g.nodes[i];
+      if (n.op_type != "Identity" && n.op_type != "Dropout") continue;
+      if (!n.domain.empty() || n.inputs.empty() || n.inputs[0] < 0 || n.outputs.empty()) continue;
+      // Dropout's mask output must be unused; graph outputs keep their names, so keep the node.
+      bool removable = !is_output[size_t(n.outputs[0])];
+      for (size_t o = 1; o < n.outputs.size(); ++o)
+        if (uses[size_t(n.outputs[o])] > 0) removable = false;
+      if (!removable) continue;
+      g.replace_uses(n.outputs[0], n.inputs[0]);
+      remove[i] = true;
+      changed = true;
+    }
+    remove_nodes(g, remove);
+    return changed;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> make_remove_identity_pass() { return std::make_unique<RemoveIdentityPass>(); }
+
+}  // namespace engine

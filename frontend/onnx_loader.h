@@ -1,0 +1,32 @@
+// ONNX model -> Graph IR. Checks the model and reports problems with node name and op type.
+#pragma once
+
+#include <string>
+
+#include "core/graph.h"
+#include "core/op_registry.h"
+
+namespace engine {
+
+struct LoadOptions {
+  size_t max_file_bytes = size_t(4) << 30;  // protobuf cannot parse more than 2 GiB anyway
+  size_t max_nodes = 1 << 20;
+  bool upcast_f16_initializers = true;
+};
+
+struct ModelInfo {
+  int64_t ir_version = 0;
+  int opset = 0;
+  std::string producer;
+  size_t file_bytes = 0;
+};
+
+// Loads and checks: every op must be registered (all unsupported ops are listed in one error).
+Graph load_onnx(const std::string& path, const OpRegistry& reg, const LoadOptions& opt = {},
+                ModelInfo* info = nullptr);
+// From bytes in memory; external data is refused (no folder to resolve it in) unless base_dir.
+Graph load_onnx_bytes(const std::string& bytes, const OpRegistry& reg, const LoadOptions& opt = {},
+                      ModelInfo* info = nullptr, const std::string& base_dir = "",
+                      const std::string& what = "model");
+
+}  // namespace engine

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Installs everything the engine and its tests need, from Debian 12 packages. Run as root.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends \
+  g++ cmake make pkg-config git clang-format \
+  libdnnl-dev libprotobuf-dev protobuf-compiler libonnx-dev libstb-dev doctest-dev \
+  nlohmann-json3-dev libcli11-dev libyaml-cpp-dev zlib1g-dev libbenchmark-dev \
+  libonnx-testdata dataset-fashion-mnist >/dev/null
+echo "dependencies installed"

@@ -1,0 +1,232 @@
+// Core: tensors, float16 conversion, memory planner, passes, executor, and the ONNX loader's
+// error paths on malformed models.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/memory_planner.h"
+#include "engine/engine.h"
+#include "model_builder.h"
+#include "ops/ops.h"
+
+using namespace engine;
+using engine::test::ModelBuilder;
+
+TEST_CASE("checked_numel rejects negative and overflowing shapes") {
+  CHECK(checked_numel({2, 3, 4}) == 24);
+  CHECK(checked_numel({}) == 1);
+  CHECK(checked_numel({5, 0, 7}) == 0);
+  CHECK_THROWS_WITH_AS(checked_numel({2, -1}), doctest::Contains("negative dimension"), Error);
+  CHECK_THROWS_WITH_AS(checked_numel({int64_t(1) << 40, int64_t(1) << 40}),
+                       doctest::Contains("more elements than int64"), Error);
+  CHECK_THROWS_WITH_AS(Tensor(DType::F32, {int64_t(1) << 40}), doctest::Contains("16 GiB"), Error);
+}
+
+TEST_CASE("float16 conversion: exact values, rounding, subnormals, inf") {
+  CHECK(half_to_float(0x3c00) == 1.0f);
+  CHECK(half_to_float(0xc000) == -2.0f);
+  CHECK(half_to_float(0x7bff) == 65504.0f);
+  CHECK(half_to_float(0x0001) == doctest::Approx(5.9604645e-8f));
+  CHECK(float_to_half(1.0f) == 0x3c00);
+  CHECK(float_to_half(65504.0f) == 0x7bff);
+  CHECK(float_to_half(1e6f) == 0x7c00);
+  CHECK(float_to_half(5.9604645e-8f) == 0x0001);
+  // 1 + 2^-11 is halfway between 1 and 1 + 2^-10: ties to even -> 1.
+  CHECK(float_to_half(1.0f + 1.0f / 2048) == 0x3c00);
+  CHECK(float_to_half(1.0f + 3.0f / 2048) == 0x3c02);
+  for (uint16_t h : {uint16_t(0x3555), uint16_t(0x0234), uint16_t(0x8400), uint16_t(0x7800)})
+    CHECK(float_to_half(half_to_float(h)) == h);
+}
+
+TEST_CASE("memory planner reuses buffers whose lifetimes do not overlap") {
+  // A chain a -> b -> c -> d: at most two buffers live at once.
+  std::vector<BufferRequest> req = {{1000, 0, 1}, {1000, 1, 2}, {1000, 2, 3}, {1000, 3, 4}};
+  MemoryPlan p = plan_memory(req);
+  CHECK(p.arena_bytes == 2 * 1024);  // 1000 rounded up to 64-byte alignment
+  CHECK(p.sum_bytes == 4 * 1024);
+  for (size_t i = 0; i + 1 < req.size(); ++i) CHECK(p.offsets[i] != p.offsets[i + 1]);
+  // Overlapping lifetimes never share bytes.
+  std::vector<BufferRequest> r2 = {{64, 0, 5}, {128, 1, 2}, {640, 2, 3}, {64, 4, 5}, {256, 0, 0}};
+  MemoryPlan p2 = plan_memory(r2);
+  for (size_t i = 0; i < r2.size(); ++i)
+    for (size_t j = i + 1; j < r2.size(); ++j) {
+      bool overlap_time = r2[i].first <= r2[j].last && r2[j].first <= r2[i].last;
+      bool overlap_mem = p2.offsets[i] < p2.offsets[j] + r2[j].bytes &&
+                         p2.offsets[j] < p2.offsets[i] + r2[i].bytes;
+      CHECK_FALSE((overlap_time && overlap_mem));
+    }
+}
+
+namespace {
+Tensor ftensor(Dims d, std::vector<float> v) { return Tensor::from_vector<float>(d, v); }
+}  // namespace
+
+TEST_CASE("executor: dynamic batch, shape subgraph folded at plan time, identity removal") {
+  // y = Reshape(Relu(x) + b, Concat(Shape(x)[0:1], [-1])) -> [N, 6]
+  ModelBuilder mb(13);
+  mb.input("x", {-1, 2, 3});
+  mb.init("b", ftensor({3}, {1, -2, 3}));
+  mb.init("minus1", Tensor::from_vector<int64_t>({1}, {-1}));
+  mb.init("zero", Tensor::from_vector<int64_t>({1}, {0}));
+  mb.init("one", Tensor::from_vector<int64_t>({1}, {1}));
+  mb.node("Relu", {"x"}, {"r"});
+  mb.node("Identity", {"r"}, {"ri"});
+  mb.node("Add", {"ri", "b"}, {"s"});
+  mb.node("Shape", {"x"}, {"shp"});
+  mb.node("Slice", {"shp", "zero", "one"}, {"n"});
+  auto& c = mb.node("Concat", {"n", "minus1"}, {"newshape"});
+  ModelBuilder::attr_int(c, "axis", 0);
+  mb.node("Reshape", {"s", "newshape"}, {"y"});
+  mb.output("y");
+  Model m = Model::load_from_memory(mb.bytes());
+  for (const Node& n : m.graph().nodes) CHECK(n.op_type != "Identity");
+  for (int64_t batch : {1, 3}) {
+    Tensor x(DType::F32, {batch, 2, 3});
+    for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = float(i % 5) - 2.0f;
+    auto out = m.run(std::vector<Tensor>{x});
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].shape() == Dims{batch, 6});
+    const float bias[3] = {1, -2, 3};
+    for (int64_t i = 0; i < x.numel(); ++i)
+      CHECK(out[0].data<float>()[i] == std::max(0.0f, x.data<float>()[i]) + bias[i % 3]);
+    // Only Relu and Add run at run time; the shape chain was evaluated when planning.
+    auto plan = m.plan({x.shape()});
+    CHECK(plan->steps.size() == 2);
+  }
+}
+
+TEST_CASE("loader: clean errors on malformed models") {
+  const OpRegistry& reg = reference_registry();
+  SUBCASE("truncated file") {
+    ModelBuilder mb;
+    mb.input("x", {1, 2});
+    mb.node("Relu", {"x"}, {"y"});
+    mb.output("y");
+    std::string b = mb.bytes();
+    CHECK_THROWS_WITH_AS(load_onnx_bytes(b.substr(0, b.size() / 2), reg),
+                         doctest::Contains("not a valid ONNX model"), Error);
+  }
+  SUBCASE("missing initializer") {
+    ModelBuilder mb;
+    mb.input("x", {1, 2});
+    mb.node("Add", {"x", "bias"}, {"y"}, "add_bias");
+    mb.output("y");
+    CHECK_THROWS_WITH_AS(load_onnx_bytes(mb.bytes(), reg),
+                         doctest::Contains("Add 'add_bias': input 'bias' is not produced"), Error);
+  }
+  SUBCASE("cycle") {
+    ModelBuilder mb;
+    mb.input("x", {1, 2});
+    mb.node("Add", {"x", "b"}, {"a"}, "first");
+    mb.node("Relu", {"a"}, {"b"}, "second");
+    mb.output("b");
+    CHECK_THROWS_WITH_AS(load_onnx_bytes(mb.bytes(), reg), doctest::Contains("cycle"), Error);
+  }
+  SUBCASE("negative dimension") {
+    ModelBuilder mb;
+    mb.input("x", {1, 2});
+    mb.node("Relu", {"x"}, {"y"});
+    mb.output("y");
+    mb.proto().mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()
+        ->mutable_shape()->mutable_dim(1)->set_dim_value(-4);
+    CHECK_THROWS_WITH_AS(load_onnx_bytes(mb.bytes(), reg),
+                         doctest::Contains("negative dimension -4"), Error);
+  }
+  SUBCASE("initializer data shorter than its shape, huge declared shape") {
+    ModelBuilder mb;
+    mb.input("x", {1, 2});
+    mb.init("w", ftensor({2}, {1, 2}));
+    mb.proto().mutable_graph()->mutable_initializer(0)->set_dims(0, int64_t(1) << 40);
+    mb.node("Add", {"x", "w"}, {"y"});
+    mb.output("y");
+    CHECK_THROWS_WITH_AS(load_onnx_bytes(mb.bytes(), reg),
+                         doctest::Contains("initializer 'w': raw_data holds 8 bytes"), Error);
+  }
+  SUBCASE("unsupported operators are all listed") {
+    ModelBuilder mb;
+    mb.input("x", {1, 2});
+    mb.node("FancyOp", {"x"}, {"a"}, "f1");
+    mb.node("OtherOp", {"a"}, {"b"}, "o1");
+    mb.node("FancyOp", {"b"}, {"y"}, "f2");
+    mb.output("y");
+    CHECK_THROWS_WITH_AS(load_onnx_bytes(mb.bytes(), reg),
+                         doctest::Contains("2 unsupported operators:\n  FancyOp (2 nodes, first "
+                                           "'f1')\n  OtherOp (1 node, first 'o1')"),
+                         Error);
+  }
+  SUBCASE("opset 99") {
+    ModelBuilder mb(99);
+    mb.input("x", {1, 2});
+    mb.node("Relu", {"x"}, {"y"});
+    mb.output("y");
+    CHECK_THROWS_WITH_AS(load_onnx_bytes(mb.bytes(), reg), doctest::Contains("opset 99"), Error);
+  }
+  SUBCASE("external data path with ..") {
+    namespace fs = std::filesystem;
+    fs::path dir = fs::temp_directory_path() / "engine_ext_test";
+    fs::create_directories(dir / "m");
+    { std::ofstream(dir / "secret.bin", std::ios::binary) << std::string(8, '\0'); }
+    ModelBuilder mb;
+    mb.input("x", {2});
+    mb.init("w", ftensor({2}, {1, 2}));
+    auto* t = mb.proto().mutable_graph()->mutable_initializer(0);
+    t->clear_raw_data();
+    t->set_data_location(onnx::TensorProto::EXTERNAL);
+    auto* kv = t->add_external_data();
+    kv->set_key("location");
+    kv->set_value("../secret.bin");
+    mb.node("Add", {"x", "w"}, {"y"});
+    mb.output("y");
+    { std::ofstream(dir / "m" / "model.onnx", std::ios::binary) << mb.bytes(); }
+    CHECK_THROWS_WITH_AS(load_onnx((dir / "m" / "model.onnx").string(), reg),
+                         doctest::Contains("leaves the model's folder"), Error);
+    kv->set_value("/etc/passwd");
+    { std::ofstream(dir / "m" / "model.onnx", std::ios::binary) << mb.bytes(); }
+    CHECK_THROWS_WITH_AS(load_onnx((dir / "m" / "model.onnx").string(), reg),
+                         doctest::Contains("is absolute"), Error);
+    // Inside the folder it works.
+    { std::ofstream(dir / "m" / "w.bin", std::ios::binary).write("\0\0\x80?\0\0\0@", 8); }
+    kv->set_value("w.bin");
+    { std::ofstream(dir / "m" / "model.onnx", std::ios::binary) << mb.bytes(); }
+    Graph g = load_onnx((dir / "m" / "model.onnx").string(), reg);
+    const Tensor& w = *g.value(g.find_value("w")).constant;
+    CHECK(w.data<float>()[0] == 1.0f);
+    CHECK(w.data<float>()[1] == 2.0f);
+    fs::remove_all(dir);
+  }
+}
+
+TEST_CASE("executor: wrong input rank, shape and type are named") {
+  ModelBuilder mb;
+  mb.input("x", {-1, 3});
+  mb.node("Relu", {"x"}, {"y"});
+  mb.output("y");
+  Model m = Model::load_from_memory(mb.bytes());
+  CHECK_THROWS_WITH_AS(m.run(std::vector<Tensor>{Tensor(DType::F32, {2, 3, 1})}),
+                       doctest::Contains("input 'x' must have shape [?,3], got [2,3,1]"), Error);
+  CHECK_THROWS_WITH_AS(m.run(std::vector<Tensor>{Tensor(DType::F32, {2, 4})}),
+                       doctest::Contains("input 'x' must have shape [?,3], got [2,4]"), Error);
+  CHECK_THROWS_WITH_AS(m.run(std::vector<Tensor>{Tensor(DType::I64, {2, 3})}),
+                       doctest::Contains("input 'x' must be float32, got int64"), Error);
+  CHECK_THROWS_WITH_AS(m.run(std::map<std::string, Tensor>{{"z", Tensor(DType::F32, {1, 3})}}),
+                       doctest::Contains("input 'x' is missing"), Error);
+}
+
+TEST_CASE("passes: unknown pass names are rejected, stop_after works") {
+  ModelBuilder mb;
+  mb.input("x", {1, 2});
+  mb.node("Identity", {"x"}, {"a"});
+  mb.node("Relu", {"a"}, {"y"});
+  mb.output("y");
+  ModelOptions o;
+  o.passes.disabled = {"no-such-pass"};
+  CHECK_THROWS_WITH_AS(Model::load_from_memory(mb.bytes(), o), doctest::Contains("unknown pass"),
+                       Error);
+  o.passes.disabled = {"remove-identity"};
+  Model m = Model::load_from_memory(mb.bytes(), o);
+  CHECK(m.graph().nodes.size() == 2);
+  auto y = m.run(std::vector<Tensor>{ftensor({1, 2}, {-1, 2})});
+  CHECK(y[0].data<float>()[0] == 0.0f);
+  CHECK(y[0].data<float>()[1] == 2.0f);
+}

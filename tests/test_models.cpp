@@ -1,0 +1,133 @@
+// Real models from ENGINE_DATA: outputs against ONNX Runtime's reference logits, and accuracy of
+// `engine eval` against the reference accuracies in shared/README.md. Suite "models" (long).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "cli_util.h"
+#include "engine/engine.h"
+#include "frontend/npy.h"
+#include "frontend/tensor_proto.h"
+#include "test_data.h"
+
+using namespace engine;
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kFashionModels[] = {"resnet18_fp32", "vgg16_bn_fp16w", "mobilenet_v2_fp32",
+                                "mobilenet_v2_bn_fp32"};
+
+// Correct count per model from reference/results.jsonl.
+int reference_correct(const std::string& dir, const std::string& model) {
+  std::ifstream f(dir + "/models/fashion/reference/results.jsonl");
+  REQUIRE(f);
+  std::string line;
+  while (std::getline(f, line)) {
+    auto j = nlohmann::json::parse(line);
+    if (j["model"] == model + ".onnx") return j["correct"].get<int>();
+  }
+  FAIL("no reference result for ", model);
+  return -1;
+}
+
+std::string fashion_flags() {
+  // The recipe of models/fashion/preprocessing.json, as eval flags.
+  return "--pad 2 --channels 3 --scale 1/255 --mean 0.2860405969887955 --std 0.35302424451492254";
+}
+
+}  // namespace
+
+TEST_SUITE("models") {
+  TEST_CASE("fashion FP32 models match ONNX Runtime's logits on 16 test images") {
+    const std::string dir = engine::test::test_data_dir();
+    if (dir.empty()) return;
+    for (const char* name : kFashionModels) {
+      CAPTURE(name);
+      const std::string ref = dir + "/models/fashion/reference/" + name;
+      Model m = Model::load(dir + "/models/fashion/" + name + ".onnx");
+      Tensor x = read_npy(ref + ".input16.npy");
+      Tensor want = read_npy(ref + ".logits16.npy");
+      std::vector<Tensor> out = m.run(std::vector<Tensor>{x});
+      REQUIRE(out[0].shape() == want.shape());
+      double max_err = 0;
+      for (int64_t i = 0; i < want.numel(); ++i)
+        max_err = std::max(max_err, double(std::abs(out[0].data<float>()[i] - want.data<float>()[i])));
+      MESSAGE(name, ": max |logit diff| vs ONNX Runtime = ", max_err);
+      CHECK(max_err < 1e-3);
+    }
+  }
+
+  TEST_CASE("engine eval reproduces the FP32 accuracies on the 10,000 Fashion-MNIST test images") {
+    const std::string dir = engine::test::test_data_dir();
+    if (dir.empty()) return;
+    const std::string data = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
+    const std::string labels = "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz";
+    REQUIRE_MESSAGE(fs::exists(data), "install dataset-fashion-mnist");
+    for (const char* name : kFashionModels) {
+      CAPTURE(name);
+      const std::string preds = (fs::temp_directory_path() / (std::string(name) + ".pred")).string();
+      auto r = engine::test::run_cli(
+          str_cat("eval ", dir, "/models/fashion/", name, ".onnx --data ", data, " --labels ",
+                  labels, " ", fashion_flags(), " --batch 64 --json --save-preds ", preds),
+          false);
+      REQUIRE_MESSAGE(r.exit_code == 0, r.out);
+      auto j = nlohmann::json::parse(r.out);
+      const int correct = j["correct"].get<int>();
+      const int want = reference_correct(dir, name);
+      MESSAGE(name, ": top-1 ", j["top1"], " % (", correct, " correct, reference ", want,
+              "), loss ", j["loss"], ", ", j["images_per_s"], " images/s");
+      CHECK(j["images"] == 10000);
+      CHECK(std::abs(correct - want) <= 2);
+      // Agreement with ONNX Runtime's predictions, image by image.
+      std::string ours, theirs;
+      {
+        std::ifstream a(preds, std::ios::binary), b(dir + "/models/fashion/reference/" + name + ".pred.u8",
+                                                    std::ios::binary);
+        ours.assign(std::istreambuf_iterator<char>(a), {});
+        theirs.assign(std::istreambuf_iterator<char>(b), {});
+      }
+      REQUIRE(ours.size() == 10000);
+      REQUIRE(theirs.size() == 10000);
+      int agree = 0;
+      for (size_t i = 0; i < ours.size(); ++i) agree += ours[i] == theirs[i];
+      MESSAGE(name, ": agrees with ONNX Runtime on ", agree, " / 10000");
+      CHECK(agree >= 9995);
+      fs::remove(preds);
+    }
+  }
+
+  TEST_CASE("SqueezeNet 1.1 on the 1000-image ImageNet sample: top-1 within 0.2 of 60.9 %") {
+    const std::string dir = engine::test::test_data_dir();
+    if (dir.empty()) return;
+    auto r = engine::test::run_cli(
+        str_cat("eval ", dir, "/imagenet/models/squeezenet1.1_fp32.onnx --data ", dir,
+                "/imagenet/val_list.txt --resize 256 --crop 224 --bgr --mean 104,117,123 --json"),
+        false);
+    REQUIRE_MESSAGE(r.exit_code == 0, r.out);
+    auto j = nlohmann::json::parse(r.out);
+    MESSAGE("squeezenet1.1: top-1 ", j["top1"], " %, top-5 ", j["top5"], " % (reference 60.9 / 82.4)");
+    CHECK(j["images"] == 1000);
+    CHECK(std::abs(j["top1"].get<double>() - 60.9) <= 0.2 + 1e-9);
+    CHECK(std::abs(j["top5"].get<double>() - 82.4) <= 0.5 + 1e-9);
+  }
+
+  TEST_CASE("onnx-zoo mnist_8: the three shipped data sets") {
+    const std::string dir = engine::test::test_data_dir();
+    if (dir.empty()) return;
+    Model m = Model::load(dir + "/onnx-zoo/mnist_8/model.onnx");
+    for (int s = 0; s < 3; ++s) {
+      const std::string ds = dir + "/onnx-zoo/mnist_8/test_data_set_" + std::to_string(s);
+      Tensor x = read_tensor_pb(ds + "/input_0.pb");
+      Tensor want = read_tensor_pb(ds + "/output_0.pb");
+      auto out = m.run(std::vector<Tensor>{x});
+      REQUIRE(out[0].shape() == want.shape());
+      for (int64_t i = 0; i < want.numel(); ++i)
+        CHECK(out[0].data<float>()[i] ==
+              doctest::Approx(want.data<float>()[i]).epsilon(1e-3).scale(1));
+    }
+  }
+}
