@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -14,7 +15,10 @@
 #include "cli/inputs.h"
 #include "engine/engine.h"
 #include "engine/inspect.h"
+#include "frontend/dataset.h"
 #include "frontend/npy.h"
+#include "frontend/tensor_proto.h"
+#include <nlohmann/json.hpp>
 
 namespace engine::cli {
 
@@ -179,7 +183,7 @@ int Commands::run_run() {
     const float* d = outs[0].data<float>();
     for (int64_t r = 0; r < rows; ++r) {
       std::vector<double> p = probabilities(d + r * cols, cols);
-      std::vector<int64_t> idx(size_t(cols));
+      std::vector<int64_t> idx(static_cast<size_t>(cols));
       for (int64_t c = 0; c < cols; ++c) idx[size_t(c)] = c;
       const int64_t k = std::min<int64_t>(topk_, cols);
       std::partial_sort(idx.begin(), idx.begin() + k, idx.end(),
@@ -210,6 +214,94 @@ int Commands::run_run() {
       write_npy(path, outs[i]);
       std::cout << "wrote " << path << "\n";
     }
+  }
+  return 0;
+}
+
+int Commands::run_eval() {
+  Model m = Model::load(model_.model, model_options(model_));
+  ENGINE_CHECK(m.inputs().size() == 1, model_.model, ": eval needs a single-input model, it has ",
+               m.inputs().size());
+  const PreprocessOptions pre = make_preprocess(pre_, m);
+  Dataset ds = Dataset::open(data_, eval_labels_, pre);
+  ENGINE_CHECK(ds.labeled(), data_, ": eval needs labels (an image folder with class sub-folders, "
+               "a 'path label' list file, or IDX images with --labels)");
+  const int64_t n = limit_ > 0 ? std::min(limit_, ds.size()) : ds.size();
+  ENGINE_CHECK(n > 0, data_, ": the data set is empty");
+  // A model with a fixed batch dimension (e.g. [1,3,224,224]) is fed that many images at a time.
+  const Dims& in_shape = m.inputs()[0].shape;
+  int64_t batch = eval_batch_;
+  if (!in_shape.empty() && in_shape[0] > 0) batch = in_shape[0];
+  const bool progress = !json_ && isatty(STDERR_FILENO);
+
+  int64_t correct = 0, correct5 = 0, seen = 0;
+  double loss_sum = 0, run_seconds = 0;
+  std::string preds;
+  auto t_all = Clock::now();
+  for (int64_t start = 0; start < n; start += batch) {
+    const int64_t count = std::min(batch, n - start);
+    Batch b = make_batch(ds, start, count);
+    Tensor x = b.images;
+    if (count < batch && in_shape.size() && in_shape[0] > 0) {  // pad a fixed-size last batch
+      Dims d = x.shape();
+      d[0] = batch;
+      Tensor padded(DType::F32, d);
+      std::memcpy(padded.raw(), x.raw(), x.nbytes());
+      x = padded;
+    }
+    auto t = Clock::now();
+    std::vector<Tensor> outs = m.run(std::vector<Tensor>{x});
+    run_seconds += ms_since(t) / 1000.0;
+    int64_t rows = 0, cols = 0;
+    ENGINE_CHECK(as_rows(outs.at(0), rows, cols), model_.model, ": output ",
+                 dims_str(outs[0].shape()), " is not a [N, classes] classifier output");
+    const float* d = outs[0].data<float>();
+    for (int64_t r = 0; r < count; ++r) {
+      const int label = b.labels[size_t(r)];
+      ENGINE_CHECK(label >= 0 && label < cols, ds.item_name(start + r), ": label ", label,
+                   " is outside the model's ", cols, " classes");
+      const float* row = d + r * cols;
+      int64_t rank = 0;  // how many classes score higher than the label
+      for (int64_t c = 0; c < cols; ++c) rank += row[c] > row[label];
+      correct += rank == 0;
+      correct5 += rank < 5;
+      const std::vector<double> p = probabilities(row, cols);
+      loss_sum += -std::log(std::max(p[size_t(label)], 1e-30));
+      preds.push_back(char(std::max_element(row, row + cols) - row));
+    }
+    seen += count;
+    if (progress) {
+      const int width = 40, filled = int(width * seen / n);
+      std::cerr << "\r[" << std::string(size_t(filled), '=') << std::string(size_t(width - filled), ' ')
+                << "] " << seen << "/" << n << std::flush;
+    }
+  }
+  if (progress) std::cerr << "\n";
+  const double total_s = ms_since(t_all) / 1000.0;
+  if (!save_preds_.empty()) write_file_atomic(save_preds_, preds);
+  nlohmann::json j;
+  j["model"] = model_.model;
+  j["images"] = seen;
+  j["correct"] = correct;
+  j["top1"] = 100.0 * double(correct) / double(seen);
+  j["top5"] = 100.0 * double(correct5) / double(seen);
+  j["loss"] = loss_sum / double(seen);
+  j["images_per_s"] = double(seen) / run_seconds;
+  j["images_per_s_with_loading"] = double(seen) / total_s;
+  j["model_bytes"] = m.info().file_bytes;
+  j["batch"] = batch;
+  j["preprocessing"] = describe(pre);
+  if (json_) {
+    std::cout << j.dump() << "\n";
+  } else {
+    std::cout << std::fixed << std::setprecision(2) << "images: " << seen << "\n"
+              << "top-1: " << j["top1"].get<double>() << " % (" << correct << " correct)\n"
+              << "top-5: " << j["top5"].get<double>() << " %\n"
+              << std::setprecision(4) << "loss (mean cross-entropy): " << j["loss"].get<double>()
+              << "\n" << std::setprecision(1) << "speed: " << j["images_per_s"].get<double>()
+              << " images/s inference, " << j["images_per_s_with_loading"].get<double>()
+              << " images/s with loading\n"
+              << "model size: " << m.info().file_bytes << " bytes\n";
   }
   return 0;
 }

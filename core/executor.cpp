@@ -76,7 +76,10 @@ std::vector<Tensor> eval_node(const OpRegistry& reg, const Node& node,
   });
 }
 
-Plan build_plan(const Graph& g, const OpRegistry& reg, const std::vector<Dims>& input_shapes) {
+bool is_plan_time_input(const Tensor& t) { return t.numel() <= 64; }
+
+Plan build_plan(const Graph& g, const OpRegistry& reg, const std::vector<Dims>& input_shapes,
+                const std::vector<Tensor>& input_values) {
   Plan p;
   const size_t nv = g.values.size();
   p.info.resize(nv);
@@ -94,6 +97,8 @@ Plan build_plan(const Graph& g, const OpRegistry& reg, const std::vector<Dims>& 
   for (size_t i = 0; i < g.inputs.size(); ++i) {
     const Value& v = g.value(g.inputs[i]);
     p.info[size_t(g.inputs[i])] = {v.dtype, input_shapes[i]};
+    if (i < input_values.size() && input_values[i].defined())
+      p.known[size_t(g.inputs[i])] = input_values[i].clone();
   }
   // Specialize: infer every node; fold the ones whose inputs are all known.
   std::vector<int> first_def(nv, -1), last_use(nv, -1);
@@ -161,13 +166,22 @@ Plan build_plan(const Graph& g, const OpRegistry& reg, const std::vector<Dims>& 
 Executor::Executor(std::shared_ptr<const Graph> graph, const OpRegistry& registry)
     : graph_(std::move(graph)), registry_(registry) {}
 
-std::shared_ptr<const Plan> Executor::plan_for(const std::vector<Dims>& input_shapes) const {
+std::shared_ptr<const Plan> Executor::plan_for(const std::vector<Dims>& input_shapes,
+                                               const std::vector<Tensor>& input_values) const {
+  std::string value_key;
+  for (const Tensor& t : input_values)
+    if (t.defined())
+      value_key.append(static_cast<const char*>(t.raw()), t.nbytes()).push_back('|');
+    else
+      value_key.push_back('-');
+  auto key = std::make_pair(input_shapes, value_key);
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = plans_.find(input_shapes);
+  auto it = plans_.find(key);
   if (it != plans_.end()) return it->second;
-  auto plan = std::make_shared<const Plan>(build_plan(*graph_, registry_, input_shapes));
-  if (plans_.size() >= 16) plans_.clear();  // bound the cache for callers varying shapes
-  plans_[input_shapes] = plan;
+  auto plan =
+      std::make_shared<const Plan>(build_plan(*graph_, registry_, input_shapes, input_values));
+  if (plans_.size() >= 16) plans_.clear();  // bound the cache for callers varying inputs
+  plans_[key] = plan;
   return plan;
 }
 
@@ -194,8 +208,12 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs, const RunOp
   check_inputs(inputs);
   const Graph& g = *graph_;
   std::vector<Dims> shapes;
-  for (const Tensor& t : inputs) shapes.push_back(t.shape());
-  std::shared_ptr<const Plan> plan = plan_for(shapes);
+  std::vector<Tensor> values;
+  for (const Tensor& t : inputs) {
+    shapes.push_back(t.shape());
+    values.push_back(is_plan_time_input(t) ? t : Tensor());
+  }
+  std::shared_ptr<const Plan> plan = plan_for(shapes, values);
   const int threads = opt.threads > 0 ? opt.threads : omp_get_max_threads();
 
   // Arena without zero-fill: every kernel writes its whole output.

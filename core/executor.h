@@ -39,7 +39,13 @@ struct Plan {
   MemoryPlan memory;
 };
 
-Plan build_plan(const Graph& g, const OpRegistry& reg, const std::vector<Dims>& input_shapes);
+// `input_values`: per graph input, its data when known at plan time (tiny inputs, which usually
+// are shape-like: Reshape's shape, Slice's starts, Resize's scales), else an undefined Tensor.
+Plan build_plan(const Graph& g, const OpRegistry& reg, const std::vector<Dims>& input_shapes,
+                const std::vector<Tensor>& input_values = {});
+
+// Tiny graph inputs (<= 64 elements) are known when planning; the plan is cached per value.
+bool is_plan_time_input(const Tensor& t);
 
 struct RunOptions {
   int threads = 0;  // 0: OpenMP default
@@ -52,7 +58,8 @@ class Executor {
   Executor(std::shared_ptr<const Graph> graph, const OpRegistry& registry);
   // Inputs in graph.inputs order; outputs in graph.outputs order (owned copies).
   std::vector<Tensor> run(const std::vector<Tensor>& inputs, const RunOptions& opt = {}) const;
-  std::shared_ptr<const Plan> plan_for(const std::vector<Dims>& input_shapes) const;
+  std::shared_ptr<const Plan> plan_for(const std::vector<Dims>& input_shapes,
+                                       const std::vector<Tensor>& input_values = {}) const;
   const Graph& graph() const { return *graph_; }
 
  private:
@@ -60,7 +67,8 @@ class Executor {
   std::shared_ptr<const Graph> graph_;
   const OpRegistry& registry_;
   mutable std::mutex mu_;
-  mutable std::map<std::vector<Dims>, std::shared_ptr<const Plan>> plans_;
+  // Key: input shapes, plus the bytes of the plan-time (tiny) inputs.
+  mutable std::map<std::pair<std::vector<Dims>, std::string>, std::shared_ptr<const Plan>> plans_;
 };
 
 }  // namespace engine

@@ -92,10 +92,11 @@ Graph load_onnx_bytes(const std::string& bytes, const OpRegistry& reg, const Loa
     std::string d = o.domain() == "ai.onnx" ? "" : o.domain();
     opsets[d] = int(o.version());
   }
-  ENGINE_CHECK(opsets.count(""), what, ": the model imports no default-domain (ai.onnx) opset");
-  g.opset = opsets[""];
-  ENGINE_CHECK(g.opset >= kMinOpset && g.opset <= kMaxOpset, what, ": opset ", g.opset,
-               " is not supported (supported: ", kMinOpset, "..", kMaxOpset, ")");
+  // A model without the default domain can only use other domains' ops (checked per node).
+  g.opset = opsets.count("") ? opsets[""] : 0;
+  ENGINE_CHECK(!opsets.count("") || (g.opset >= kMinOpset && g.opset <= kMaxOpset), what,
+               ": opset ", g.opset, " is not supported (supported: ", kMinOpset, "..", kMaxOpset,
+               ")");
   if (info) {
     info->ir_version = model.ir_version();
     info->opset = g.opset;
@@ -151,11 +152,13 @@ Graph load_onnx_bytes(const std::string& bytes, const OpRegistry& reg, const Loa
       n.outputs.push_back(g.add_value(name));
     }
     ENGINE_CHECK(!n.outputs.empty(), where, ": the node has no outputs");
-    for (const auto& a : np.attribute()) {
-      ENGINE_CHECK(!n.attrs.has(a.name()), where, ": attribute '", a.name(), "' is given twice");
-      n.attrs.set(a.name(), convert_attribute(a, topt, where));
-    }
     const OpSchema* s = reg.find(n.domain, n.op_type);
+    if (s) {  // attributes of unsupported ops (e.g. If's subgraphs) are not read
+      for (const auto& a : np.attribute()) {
+        ENGINE_CHECK(!n.attrs.has(a.name()), where, ": attribute '", a.name(), "' is given twice");
+        n.attrs.set(a.name(), convert_attribute(a, topt, where));
+      }
+    }
     if (!s) {
       const std::string key = (n.domain.empty() ? "" : n.domain + ".") + n.op_type;
       auto& e = unsupported[key];

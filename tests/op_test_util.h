@@ -69,7 +69,13 @@ inline void check_close(const Tensor& got, const std::vector<float>& want, const
   for (size_t i = 0; i < want.size(); ++i) {
     const double g = got.get_as_double(int64_t(i));
     INFO("element ", i, ": got ", g, " want ", want[i]);
-    CHECK(std::abs(g - want[i]) <= atol + rtol * std::abs(want[i]));
+    if (std::isnan(want[i])) {
+      CHECK(std::isnan(g));
+    } else if (std::isinf(want[i])) {
+      CHECK(g == double(want[i]));
+    } else {
+      CHECK(std::abs(g - want[i]) <= atol + rtol * std::abs(want[i]));
+    }
   }
 }
 

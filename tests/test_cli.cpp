@@ -1,0 +1,129 @@
+// The `engine` executable on good and bad input: exit codes and messages. Suite "cli".
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "cli_util.h"
+#include "core/tensor.h"
+#include "frontend/npy.h"
+#include "model_builder.h"
+
+using namespace engine;
+using engine::test::run_cli;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kSrc = ENGINE_SOURCE_DIR;
+const std::string kDemo = kSrc + "/demo/fashion_resnet8.onnx";
+const std::string kDemoFlags = " --scale 1/255 --mean 0.286 --std 0.353 ";
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() / ("engine_cli_test_" + std::to_string(::getpid()));
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string file(const std::string& name, const std::string& bytes) const {
+    const std::string p = (path / name).string();
+    std::ofstream(p, std::ios::binary) << bytes;
+    return p;
+  }
+};
+
+std::string slurp(const std::string& p) {
+  std::ifstream f(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+}  // namespace
+
+TEST_SUITE("cli") {
+  TEST_CASE("run classifies every demo image as its own class") {
+    for (const auto& e : fs::directory_iterator(kSrc + "/demo/images")) {
+      const std::string name = e.path().filename().string();  // "<class>_<name>.png"
+      auto r = run_cli("run " + kDemo + " -i " + e.path().string() + kDemoFlags + "--topk 1");
+      CAPTURE(r.out);
+      REQUIRE(r.exit_code == 0);
+      CHECK(r.out.find("1. class " + name.substr(0, name.find('_')) + " ") != std::string::npos);
+    }
+  }
+
+  TEST_CASE("run writes outputs atomically and prints help") {
+    TempDir t;
+    const std::string out = (t.path / "logits.npy").string();
+    auto r = run_cli("run " + kDemo + " --random --batch 3 -o " + out);
+    REQUIRE(r.exit_code == 0);
+    Tensor y = read_npy(out);
+    CHECK(y.shape() == Dims{3, 10});
+    for (const char* cmd : {"run", "eval", "inspect"}) {
+      auto h = run_cli(std::string(cmd) + " --help");
+      CHECK(h.exit_code == 0);
+      CHECK(h.out.find("--threads") != std::string::npos);
+    }
+    CHECK(run_cli("").exit_code == 2);
+    CHECK(run_cli("run").exit_code == 2);
+    CHECK(run_cli("run " + kDemo + " --no-such-flag").exit_code == 2);
+  }
+
+  TEST_CASE("inspect shows shapes, parameters, FLOPs and planned memory") {
+    auto r = run_cli("inspect " + kDemo + " --batch 4");
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.out.find("logits [4,10] float32") != std::string::npos);
+    CHECK(r.out.find("parameters: ") != std::string::npos);
+    CHECK(r.out.find("FLOPs") != std::string::npos);
+    CHECK(r.out.find("planned activation memory (batch 4)") != std::string::npos);
+    auto p = run_cli("inspect " + kDemo + " --passes");
+    CHECK(p.out.find("fold-constants") != std::string::npos);
+  }
+
+  TEST_CASE("bad inputs: clean errors, exit code 1, no crash") {
+    TempDir t;
+    struct Case {
+      std::string args, message;
+    };
+    const std::string model_bytes = slurp(kDemo);
+    const std::string png = slurp(kSrc + "/demo/images/1_trouser.png");
+    std::string garbled = png;
+    for (size_t i = 40; i < garbled.size(); ++i) garbled[i] = char(i * 7);
+    const std::string truncated_model = t.file("truncated.onnx", model_bytes.substr(0, 1000));
+    const std::string corrupt_png = t.file("corrupt.png", garbled);
+    const std::string fake_jpeg = t.file("fake.jpg", "\xFF\xD8\xFF\xE0 this is not a jpeg");
+    const std::string wrong_npy = (t.path / "wrong.npy").string();
+    write_npy(wrong_npy, Tensor(DType::F32, {1, 28}));
+    // A valid .npy header declaring 10^15 floats in a tiny file.
+    std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 1000000, 1000), }";
+    while ((10 + header.size() + 1) % 64) header += ' ';
+    header += '\n';
+    const std::string huge_npy = t.file(
+        "huge.npy", std::string("\x93NUMPY\x01\x00", 8) + char(header.size() & 0xff) +
+                        char(header.size() >> 8) + header);
+    engine::test::ModelBuilder mb;
+    mb.input("x", {1, 2});
+    mb.node("Relu", {"x"}, {"a"});
+    mb.node("NotAnOp", {"a"}, {"y"}, "mystery");
+    mb.output("y");
+    const std::string unsupported = t.file("unsupported.onnx", mb.bytes());
+    const Case cases[] = {
+        {"run " + t.path.string() + "/missing.onnx --random", "missing.onnx: no such file"},
+        {"run " + truncated_model + " --random", "not a valid ONNX model"},
+        {"run " + unsupported + " --random", "NotAnOp (1 node, first 'mystery')"},
+        {"run " + kDemo + " -i " + corrupt_png + kDemoFlags, "corrupt.png"},
+        {"run " + kDemo + " -i " + fake_jpeg + kDemoFlags, "fake.jpg"},
+        {"run " + kDemo + " -i " + t.path.string() + "/nothere.png", "nothere.png: no such file"},
+        {"run " + kDemo + " -i " + wrong_npy, "must have shape [?,1,28,28], got [1,28]"},
+        {"run " + kDemo + " -i " + huge_npy, "huge.npy"},
+        {"eval " + kDemo + " --data " + t.path.string() + "/nolist.txt", "nolist.txt"},
+    };
+    for (const Case& c : cases) {
+      auto r = run_cli(c.args);
+      CAPTURE(c.args);
+      CAPTURE(r.out);
+      CHECK(r.exit_code == 1);
+      CHECK(r.out.find("error: ") != std::string::npos);
+      CHECK(r.out.find(c.message) != std::string::npos);
+    }
+  }
+}
