@@ -4,6 +4,15 @@
 
 namespace engine {
 
+static std::vector<IoInfo> io_infos(const Graph& g, const std::vector<int>& ids) {
+  std::vector<IoInfo> v;
+  for (int id : ids) {
+    const Value& val = g.value(id);
+    v.push_back({val.name, val.dtype, val.has_shape ? val.shape : Dims{}});
+  }
+  return v;
+}
+
 Model Model::from_graph(Graph g, ModelInfo info, const ModelOptions& opt) {
   run_passes(g, PassContext{reference_registry()}, opt.passes);
   Model m;
@@ -11,6 +20,8 @@ Model Model::from_graph(Graph g, ModelInfo info, const ModelOptions& opt) {
                                        reference_registry());
   m.info_ = std::move(info);
   m.opt_ = opt;
+  m.inputs_ = io_infos(m.graph(), m.graph().inputs);
+  m.outputs_ = io_infos(m.graph(), m.graph().outputs);
   return m;
 }
 
@@ -26,17 +37,6 @@ Model Model::load_from_memory(const std::string& bytes, const ModelOptions& opt)
   return from_graph(std::move(g), std::move(info), opt);
 }
 
-static std::vector<IoInfo> io_infos(const Graph& g, const std::vector<int>& ids) {
-  std::vector<IoInfo> v;
-  for (int id : ids) {
-    const Value& val = g.value(id);
-    v.push_back({val.name, val.dtype, val.has_shape ? val.shape : Dims{}});
-  }
-  return v;
-}
-
-std::vector<IoInfo> Model::inputs() const { return io_infos(graph(), graph().inputs); }
-std::vector<IoInfo> Model::outputs() const { return io_infos(graph(), graph().outputs); }
 
 std::vector<Tensor> Model::run(const std::vector<Tensor>& inputs, const RunOptions& opt) const {
   RunOptions o = opt;

@@ -229,7 +229,7 @@ int Commands::run_eval() {
   const int64_t n = limit_ > 0 ? std::min(limit_, ds.size()) : ds.size();
   ENGINE_CHECK(n > 0, data_, ": the data set is empty");
   // A model with a fixed batch dimension (e.g. [1,3,224,224]) is fed that many images at a time.
-  const Dims& in_shape = m.inputs()[0].shape;
+  const Dims in_shape = m.inputs()[0].shape;
   int64_t batch = eval_batch_;
   if (!in_shape.empty() && in_shape[0] > 0) batch = in_shape[0];
   const bool progress = !json_ && isatty(STDERR_FILENO);

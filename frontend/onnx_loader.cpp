@@ -108,6 +108,28 @@ Graph load_onnx_bytes(const std::string& bytes, const OpRegistry& reg, const Loa
   ENGINE_CHECK(size_t(gp.node_size()) <= opt.max_nodes, what, ": ", gp.node_size(),
                " nodes exceed the limit of ", opt.max_nodes);
   ENGINE_CHECK(gp.sparse_initializer_size() == 0, what, ": sparse initializers are not supported");
+  // Unsupported operators first, all of them in one message, before anything else is read.
+  {
+    std::map<std::string, std::pair<int, std::string>> unsupported;  // op -> count, first node
+    int i = 0;
+    for (const auto& np : gp.node()) {
+      const std::string domain = np.domain() == "ai.onnx" ? "" : np.domain();
+      if (!reg.find(domain, np.op_type())) {
+        auto& e = unsupported[(domain.empty() ? "" : domain + ".") + np.op_type()];
+        if (e.first++ == 0)
+          e.second = np.name().empty() ? np.op_type() + "_" + std::to_string(i) : np.name();
+      }
+      ++i;
+    }
+    if (!unsupported.empty()) {
+      std::string list;
+      for (auto& [op, e] : unsupported)
+        list += str_cat("\n  ", op, " (", e.first, " node", e.first > 1 ? "s" : "", ", first '",
+                        e.second, "')");
+      fail(what, ": the model uses ", unsupported.size(), " unsupported operator",
+           unsupported.size() > 1 ? "s" : "", ":", list);
+    }
+  }
   TensorProtoOptions topt;
   topt.base_dir = base_dir;
   topt.upcast_f16 = opt.upcast_f16_initializers;
@@ -134,7 +156,6 @@ Graph load_onnx_bytes(const std::string& bytes, const OpRegistry& reg, const Loa
                  "' has no element type");
     g.inputs.push_back(id);
   }
-  std::map<std::string, std::pair<int, std::string>> unsupported;  // op -> count, first node
   int unnamed = 0;
   for (const auto& np : gp.node()) {
     Node n;
@@ -152,42 +173,26 @@ Graph load_onnx_bytes(const std::string& bytes, const OpRegistry& reg, const Loa
       n.outputs.push_back(g.add_value(name));
     }
     ENGINE_CHECK(!n.outputs.empty(), where, ": the node has no outputs");
-    const OpSchema* s = reg.find(n.domain, n.op_type);
-    if (s) {  // attributes of unsupported ops (e.g. If's subgraphs) are not read
-      for (const auto& a : np.attribute()) {
-        ENGINE_CHECK(!n.attrs.has(a.name()), where, ": attribute '", a.name(), "' is given twice");
-        n.attrs.set(a.name(), convert_attribute(a, topt, where));
-      }
+    const OpSchema& s = *reg.find(n.domain, n.op_type);  // unsupported ops were rejected above
+    for (const auto& a : np.attribute()) {
+      ENGINE_CHECK(!n.attrs.has(a.name()), where, ": attribute '", a.name(), "' is given twice");
+      n.attrs.set(a.name(), convert_attribute(a, topt, where));
     }
-    if (!s) {
-      const std::string key = (n.domain.empty() ? "" : n.domain + ".") + n.op_type;
-      auto& e = unsupported[key];
-      if (e.first++ == 0) e.second = n.name;
-    } else {
-      const int ni = int(n.inputs.size()), no = int(n.outputs.size());
-      ENGINE_CHECK(ni >= s->min_inputs && ni <= s->max_inputs, where, ": has ", ni,
-                   " inputs, expected ", s->min_inputs, "..", s->max_inputs);
-      ENGINE_CHECK(no >= s->min_outputs && no <= s->max_outputs, where, ": has ", no,
-                   " outputs, expected ", s->min_outputs, "..", s->max_outputs);
-      for (int i = 0; i < s->min_inputs; ++i)
-        ENGINE_CHECK(n.inputs[size_t(i)] >= 0, where, ": required input ", i, " is empty");
-      if (s->validate) {
-        try {
-          s->validate(n);
-        } catch (const Error& e) {
-          fail(where, ": ", e.what());
-        }
+    const int ni = int(n.inputs.size()), no = int(n.outputs.size());
+    ENGINE_CHECK(ni >= s.min_inputs && ni <= s.max_inputs, where, ": has ", ni,
+                 " inputs, expected ", s.min_inputs, "..", s.max_inputs);
+    ENGINE_CHECK(no >= s.min_outputs && no <= s.max_outputs, where, ": has ", no,
+                 " outputs, expected ", s.min_outputs, "..", s.max_outputs);
+    for (int i = 0; i < s.min_inputs; ++i)
+      ENGINE_CHECK(n.inputs[size_t(i)] >= 0, where, ": required input ", i, " is empty");
+    if (s.validate) {
+      try {
+        s.validate(n);
+      } catch (const Error& e) {
+        fail(where, ": ", e.what());
       }
     }
     g.nodes.push_back(std::move(n));
-  }
-  if (!unsupported.empty()) {
-    std::string list;
-    for (auto& [op, e] : unsupported)
-      list += str_cat("\n  ", op, " (", e.first, " node", e.first > 1 ? "s" : "", ", first '",
-                      e.second, "')");
-    fail(what, ": the model uses ", unsupported.size(), " unsupported operator",
-         unsupported.size() > 1 ? "s" : "", ":", list);
   }
   for (const auto& out : gp.output()) {
     const int id = g.find_value(out.name());

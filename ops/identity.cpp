@@ -19,7 +19,17 @@ void register_identity_ops(OpRegistry& r) {
     }
   };
   r.add({"Identity", "", 1, 1, 1, 1, copy_infer, copy_kernel, nullptr});
-  r.add({"Dropout", "", 1, 3, 1, 2, copy_infer, copy_kernel, nullptr});
+  // Dropout opset 12+: inputs ratio (default 0.5) and training_mode (default false). Training mode
+  // with a non-zero ratio draws random masks, which an inference engine does not do.
+  auto dropout_kernel = [copy_kernel](KernelContext& k) {
+    const bool training = k.has_input(2) && k.in(2).numel() && k.in(2).get_as_int(0) != 0;
+    const double ratio = k.has_input(1) && k.in(1).numel() ? k.in(1).get_as_double(0) : 0.5;
+    ENGINE_CHECK(!training || ratio == 0.0,
+                 "Dropout in training mode (random masks) is not supported; export the model "
+                 "in eval mode");
+    copy_kernel(k);
+  };
+  r.add({"Dropout", "", 1, 3, 1, 2, copy_infer, dropout_kernel, nullptr});
 }
 
 }  // namespace engine

@@ -18,7 +18,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const char* kFashionModels[] = {"resnet18_fp32", "vgg16_bn_fp16w", "mobilenet_v2_fp32",
+const std::string kFashionModels[] = {"resnet18_fp32", "vgg16_bn_fp16w", "mobilenet_v2_fp32",
                                 "mobilenet_v2_bn_fp32"};
 
 // Correct count per model from reference/results.jsonl.
@@ -45,7 +45,7 @@ TEST_SUITE("models") {
   TEST_CASE("fashion FP32 models match ONNX Runtime's logits on 16 test images") {
     const std::string dir = engine::test::test_data_dir();
     if (dir.empty()) return;
-    for (const char* name : kFashionModels) {
+    for (const std::string& name : kFashionModels) {
       CAPTURE(name);
       const std::string ref = dir + "/models/fashion/reference/" + name;
       Model m = Model::load(dir + "/models/fashion/" + name + ".onnx");
@@ -67,9 +67,9 @@ TEST_SUITE("models") {
     const std::string data = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
     const std::string labels = "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz";
     REQUIRE_MESSAGE(fs::exists(data), "install dataset-fashion-mnist");
-    for (const char* name : kFashionModels) {
+    for (const std::string& name : kFashionModels) {
       CAPTURE(name);
-      const std::string preds = (fs::temp_directory_path() / (std::string(name) + ".pred")).string();
+      const std::string preds = (fs::temp_directory_path() / (name + ".pred")).string();
       auto r = engine::test::run_cli(
           str_cat("eval ", dir, "/models/fashion/", name, ".onnx --data ", data, " --labels ",
                   labels, " ", fashion_flags(), " --batch 64 --json --save-preds ", preds),

@@ -24,6 +24,12 @@ class RemoveIdentityPass : public Pass {
       bool removable = !is_output[size_t(n.outputs[0])];
       for (size_t o = 1; o < n.outputs.size(); ++o)
         if (uses[size_t(n.outputs[o])] > 0) removable = false;
+      // Dropout with a training_mode input is only an identity when that input is a false constant.
+      if (n.op_type == "Dropout" && n.inputs.size() >= 3 && n.inputs[2] >= 0) {
+        const int t = n.inputs[2];
+        removable = removable && g.is_constant(t) && g.value(t).constant->numel() == 1 &&
+                    g.value(t).constant->get_as_int(0) == 0;
+      }
       if (!removable) continue;
       g.replace_uses(n.outputs[0], n.inputs[0]);
       remove[i] = true;

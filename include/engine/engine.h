@@ -33,8 +33,8 @@ class Model {
   static Model load(const std::string& path, const ModelOptions& opt = {});
   static Model load_from_memory(const std::string& bytes, const ModelOptions& opt = {});
 
-  std::vector<IoInfo> inputs() const;
-  std::vector<IoInfo> outputs() const;
+  const std::vector<IoInfo>& inputs() const { return inputs_; }
+  const std::vector<IoInfo>& outputs() const { return outputs_; }
   // Inputs in model order; outputs in model order.
   std::vector<Tensor> run(const std::vector<Tensor>& inputs, const RunOptions& opt = {}) const;
   // Inputs by name (all required); outputs by name.
@@ -55,6 +55,7 @@ class Model {
   std::shared_ptr<Executor> exec_;
   ModelInfo info_;
   ModelOptions opt_;
+  std::vector<IoInfo> inputs_, outputs_;
 };
 
 }  // namespace engine

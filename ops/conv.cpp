@@ -1,0 +1,489 @@
+// Conv and ConvTranspose (ONNX opsets 1..17), float32, 1-D / 2-D / 3-D.
+//
+// Geometry is canonicalized to 3 spatial dims (missing leading dims have size 1, kernel 1, stride
+// 1, no padding), so one implementation serves 1-D, 2-D and 3-D.
+//
+// Conv, per image and group:   Y_g[Mg, out] = W_g[Mg, Cg*k] x col[Cg*k, out]
+//   - col is built by im2col in chunks of output rows (bounded memory, cache friendly);
+//   - 1x1 / stride 1 / no padding: col is the input itself, no copy;
+//   - depthwise (one input channel per group): direct loops, no im2col.
+// ConvTranspose, per image and group:  col[Mg*k, in] = W_g^T x X_g, then col2im scatters col
+// into Y (summing overlaps).
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "ops/ops.h"
+#include "ops/sgemm.h"
+
+namespace engine {
+namespace {
+
+constexpr int kMaxSpatial = 3;
+using Arr3 = std::array<int64_t, kMaxSpatial>;
+
+int64_t ceil_div_pos(int64_t a, int64_t b) {
+  return (a + b - 1) / b;
+}  // a >= 0, b > 0
+
+enum class AutoPad { NotSet, SameUpper, SameLower, Valid };
+
+AutoPad parse_auto_pad(const Node& n) {
+  const std::string s = n.attrs.get_string("auto_pad", "NOTSET");
+  if (s == "NOTSET" || s.empty()) return AutoPad::NotSet;
+  if (s == "SAME_UPPER") return AutoPad::SameUpper;
+  if (s == "SAME_LOWER") return AutoPad::SameLower;
+  if (s == "VALID") return AutoPad::Valid;
+  fail("attribute auto_pad='", s, "' is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID");
+}
+
+// Integer-list attribute with exactly `want` entries (or the default when absent), all >= lo.
+std::vector<int64_t> ints_attr(const Node& n, const char* name, size_t want, int64_t def,
+                               int64_t lo) {
+  if (!n.attrs.has(name)) return std::vector<int64_t>(want, def);
+  std::vector<int64_t> v = n.attrs.get_ints(name);
+  const bool pads = std::string(name) == "pads";
+  ENGINE_CHECK(
+      v.size() == want, "attribute ", name, "=", dims_str(v), " has ", v.size(),
+      " values, expected ", want,
+      pads ? " (begin values then end values of each spatial axis)" : " (one per spatial axis)");
+  for (int64_t x : v)
+    ENGINE_CHECK(x >= lo, "attribute ", name, "=", dims_str(v), " must have values >= ", lo);
+  return v;
+}
+
+void validate_common(const Node& n) {
+  parse_auto_pad(n);
+  ENGINE_CHECK(n.attrs.get_int("group", 1) >= 1, "attribute group=", n.attrs.get_int("group", 1),
+               " must be >= 1");
+  for (const char* name : {"strides", "dilations"})
+    if (n.attrs.has(name))
+      for (int64_t x : n.attrs.get_ints(name))
+        ENGINE_CHECK(x >= 1, "attribute ", name, "=", dims_str(n.attrs.get_ints(name)),
+                     " must have values >= 1");
+  if (n.attrs.has("pads"))
+    for (int64_t x : n.attrs.get_ints("pads"))
+      ENGINE_CHECK(x >= 0, "attribute pads=", dims_str(n.attrs.get_ints("pads")),
+                   " must have values >= 0");
+  if (n.attrs.has("kernel_shape"))
+    for (int64_t x : n.attrs.get_ints("kernel_shape"))
+      ENGINE_CHECK(x >= 1, "attribute kernel_shape=", dims_str(n.attrs.get_ints("kernel_shape")),
+                   " must have values >= 1");
+}
+
+// Resolved geometry of one Conv / ConvTranspose node for given input shapes.
+struct ConvGeom {
+  int nsp = 0;  // real spatial rank (1..3)
+  int64_t N = 0, C = 0, M = 0, group = 1;
+  Arr3 in{1, 1, 1}, k{1, 1, 1}, out{1, 1, 1}, s{1, 1, 1}, d{1, 1, 1}, pb{0, 0, 0}, pe{0, 0, 0};
+  int64_t in_size() const { return in[0] * in[1] * in[2]; }
+  int64_t out_size() const { return out[0] * out[1] * out[2]; }
+  int64_t k_size() const { return k[0] * k[1] * k[2]; }
+  Dims out_shape() const {
+    Dims y{N, M};
+    for (int i = kMaxSpatial - nsp; i < kMaxSpatial; ++i) y.push_back(out[size_t(i)]);
+    return y;
+  }
+};
+
+// Fills nsp, N, C, group, in, k, s, d and checks ranks and kernel_shape.
+ConvGeom common_geometry(const Node& n, const Dims& x, const Dims& w, const char* op) {
+  ENGINE_CHECK(x.size() >= 3 && x.size() <= 5, op, ": input X must have rank 3, 4 or 5 (N, C, ",
+               "then 1 to 3 spatial dims), got shape ", dims_str(x));
+  ENGINE_CHECK(w.size() == x.size(), op, ": weight W must have the same rank as X (", x.size(),
+               "), got W shape ", dims_str(w), " for X shape ", dims_str(x));
+  ConvGeom g;
+  g.nsp = int(x.size()) - 2;
+  const size_t ns = size_t(g.nsp);
+  g.N = x[0];
+  g.C = x[1];
+  g.group = n.attrs.get_int("group", 1);
+  ENGINE_CHECK(g.group >= 1, op, ": attribute group=", g.group, " must be >= 1");
+  const std::vector<int64_t> ks = ints_attr(n, "kernel_shape", ns, 1, 1);
+  const std::vector<int64_t> st = ints_attr(n, "strides", ns, 1, 1);
+  const std::vector<int64_t> dl = ints_attr(n, "dilations", ns, 1, 1);
+  const int off = kMaxSpatial - g.nsp;
+  for (size_t i = 0; i < ns; ++i) {
+    const size_t c = size_t(off) + i;
+    g.in[c] = x[2 + i];
+    g.k[c] = w[2 + i];
+    ENGINE_CHECK(g.k[c] >= 1, op, ": weight W has an empty kernel, shape ", dims_str(w));
+    if (n.attrs.has("kernel_shape"))
+      ENGINE_CHECK(ks[i] == w[2 + i], op, ": attribute kernel_shape=", dims_str(ks),
+                   " does not match the spatial dims of W ", dims_str(w));
+    g.s[c] = st[i];
+    g.d[c] = dl[i];
+  }
+  return g;
+}
+
+ConvGeom conv_geometry(const Node& n, const Dims& x, const Dims& w) {
+  ConvGeom g = common_geometry(n, x, w, "Conv");
+  g.M = w[0];
+  ENGINE_CHECK(w[1] * g.group == g.C, "Conv: input X has ", g.C,
+               " channels but W.shape[1] * group = ", w[1], " * ", g.group, " = ", w[1] * g.group,
+               " (W shape ", dims_str(w), "); expected W.shape[1] == C / group",
+               g.C % g.group == 0 ? str_cat(" = ", g.C / g.group)
+                                  : std::string(" and C divisible by group"));
+  ENGINE_CHECK(g.M % g.group == 0, "Conv: W.shape[0] = ", g.M,
+               " output channels is not divisible by group = ", g.group);
+  const size_t ns = size_t(g.nsp);
+  const AutoPad ap = parse_auto_pad(n);
+  const std::vector<int64_t> pads = ints_attr(n, "pads", 2 * ns, 0, 0);
+  const int off = kMaxSpatial - g.nsp;
+  for (size_t i = 0; i < ns; ++i) {
+    const size_t c = size_t(off) + i;
+    const int64_t in = g.in[c], s = g.s[c], ek = (g.k[c] - 1) * g.d[c] + 1;
+    if (ap == AutoPad::SameUpper || ap == AutoPad::SameLower) {
+      g.out[c] = ceil_div_pos(in, s);
+      const int64_t total = std::max<int64_t>(0, (g.out[c] - 1) * s + ek - in);
+      g.pb[c] = ap == AutoPad::SameUpper ? total / 2 : total - total / 2;
+      g.pe[c] = total - g.pb[c];
+    } else {
+      if (ap == AutoPad::NotSet) {
+        g.pb[c] = pads[i];
+        g.pe[c] = pads[i + ns];
+      }
+      const int64_t padded = in + g.pb[c] + g.pe[c];
+      ENGINE_CHECK(padded >= ek, "Conv: spatial axis ", i, " has size ", in, " (", padded,
+                   " with padding), smaller than the dilated kernel size ", ek, " (X shape ",
+                   dims_str(x), ", W shape ", dims_str(w), ")");
+      g.out[c] = (padded - ek) / s + 1;
+    }
+  }
+  return g;
+}
+
+ConvGeom conv_transpose_geometry(const Node& n, const Dims& x, const Dims& w) {
+  ConvGeom g = common_geometry(n, x, w, "ConvTranspose");
+  ENGINE_CHECK(w[0] == g.C, "ConvTranspose: input X has ", g.C, " channels but W.shape[0] = ", w[0],
+               " (W shape ", dims_str(w), "); expected W.shape[0] == C = ", g.C);
+  ENGINE_CHECK(g.C % g.group == 0, "ConvTranspose: input channels ", g.C,
+               " are not divisible by group = ", g.group);
+  g.M = w[1] * g.group;
+  const size_t ns = size_t(g.nsp);
+  const AutoPad ap = parse_auto_pad(n);
+  const std::vector<int64_t> pads = ints_attr(n, "pads", 2 * ns, 0, 0);
+  const std::vector<int64_t> opad = ints_attr(n, "output_padding", ns, 0, 0);
+  std::vector<int64_t> oshape;
+  if (n.attrs.has("output_shape")) {
+    oshape = n.attrs.get_ints("output_shape");
+    if (oshape.size() == ns + 2) oshape.erase(oshape.begin(), oshape.begin() + 2);  // N, C given
+    ENGINE_CHECK(oshape.size() == ns, "ConvTranspose: attribute output_shape=",
+                 dims_str(n.attrs.get_ints("output_shape")), " must have ", ns,
+                 " values (one per spatial axis)");
+  }
+  const int off = kMaxSpatial - g.nsp;
+  for (size_t i = 0; i < ns; ++i) {
+    const size_t c = size_t(off) + i;
+    const int64_t in = g.in[c], s = g.s[c], ek = (g.k[c] - 1) * g.d[c] + 1;
+    const int64_t full = s * (in - 1) + opad[i] + ek;  // output size without padding
+    if (!oshape.empty() || ap == AutoPad::SameUpper || ap == AutoPad::SameLower) {
+      // Output size given (or in * stride for SAME_*): pads follow from it.
+      g.out[c] = oshape.empty() ? in * s : oshape[i];
+      ENGINE_CHECK(g.out[c] >= 1, "ConvTranspose: output_shape=", dims_str(oshape),
+                   " must be positive");
+      const int64_t total = full - g.out[c];
+      if (total <= 0) {
+        g.pb[c] = 0;  // larger than the natural size: the extra positions (at the end) get bias
+      } else {
+        g.pb[c] = ap == AutoPad::SameUpper ? total / 2 : total - total / 2;
+      }
+      g.pe[c] = total - g.pb[c];
+    } else {
+      if (ap == AutoPad::NotSet) {
+        g.pb[c] = pads[i];
+        g.pe[c] = pads[i + ns];
+      }
+      g.out[c] = full - g.pb[c] - g.pe[c];
+      ENGINE_CHECK(g.out[c] >= 1, "ConvTranspose: output spatial axis ", i, " would have size ",
+                   g.out[c], " (pads ", dims_str(pads), " too large for X shape ", dims_str(x),
+                   ", W shape ", dims_str(w), ")");
+    }
+  }
+  return g;
+}
+
+void check_float_inputs(const InferContext& ctx, const char* op) {
+  ENGINE_CHECK(ctx.dtype(0) == DType::F32, op,
+               ": only float32 is supported by the reference kernel, X is ",
+               dtype_name(ctx.dtype(0)));
+  ENGINE_CHECK(ctx.dtype(1) == DType::F32, op, ": weight W must be float32 like X, got ",
+               dtype_name(ctx.dtype(1)));
+}
+
+void check_bias(const InferContext& ctx, int64_t M, const char* op) {
+  if (!ctx.has_input(2)) return;
+  ENGINE_CHECK(ctx.dtype(2) == DType::F32, op, ": bias B must be float32, got ",
+               dtype_name(ctx.dtype(2)));
+  ENGINE_CHECK(ctx.rank(2) == 1 && ctx.shape(2)[0] == M, op, ": bias B must have shape [", M,
+               "] (one value per output channel), got ", dims_str(ctx.shape(2)));
+}
+
+// Valid output index range [lo, hi) of positions o with 0 <= o * s + off < size.
+void valid_range(int64_t off, int64_t s, int64_t size, int64_t count, int64_t& lo, int64_t& hi) {
+  lo = off >= 0 ? 0 : ceil_div_pos(-off, s);
+  hi = size - 1 - off < 0 ? 0 : (size - 1 - off) / s + 1;
+  lo = std::min(lo, count);
+  hi = std::min(hi, count);
+  if (hi < lo) hi = lo;
+}
+
+// One row of the im2col matrix: for input channel plane xc and kernel tap kidx, the input value
+// under that tap for output rows [r0, r1) (a row is one (z, y) pair of OW positions), 0 in the
+// padding. dst receives (r1 - r0) * OW values.
+void im2col_row(const ConvGeom& g, const float* xc, int64_t kidx, int64_t r0, int64_t r1,
+                float* dst) {
+  const int64_t ID = g.in[0], IH = g.in[1], IW = g.in[2];
+  const int64_t OH = g.out[1], OW = g.out[2];
+  const int64_t KH = g.k[1], KW = g.k[2];
+  const int64_t kz = kidx / (KH * KW), ky = (kidx / KW) % KH, kx = kidx % KW;
+  const int64_t sx = g.s[2];
+  const int64_t ix0 = kx * g.d[2] - g.pb[2];
+  int64_t lo, hi;
+  valid_range(ix0, sx, IW, OW, lo, hi);
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t oz = r / OH, oy = r % OH;
+    const int64_t iz = oz * g.s[0] - g.pb[0] + kz * g.d[0];
+    const int64_t iy = oy * g.s[1] - g.pb[1] + ky * g.d[1];
+    float* d = dst + (r - r0) * OW;
+    if (iz < 0 || iz >= ID || iy < 0 || iy >= IH) {
+      std::fill(d, d + OW, 0.0f);
+      continue;
+    }
+    const float* xrow = xc + (iz * IH + iy) * IW;
+    std::fill(d, d + lo, 0.0f);
+    if (sx == 1) {
+      std::memcpy(d + lo, xrow + lo + ix0, sizeof(float) * size_t(hi - lo));
+    } else {
+      for (int64_t ox = lo; ox < hi; ++ox) d[ox] = xrow[ox * sx + ix0];
+    }
+    std::fill(d + hi, d + OW, 0.0f);
+  }
+}
+
+// One input channel per group: y[n, m] = sum over the kernel window of x[n, m / Mg] * w[m].
+void depthwise_conv(const ConvGeom& g, const float* x, const float* w, const float* b, float* y) {
+  const int64_t Mg = g.M / g.group;
+  const int64_t ID = g.in[0], IH = g.in[1], IW = g.in[2];
+  const int64_t OD = g.out[0], OH = g.out[1], OW = g.out[2];
+  const int64_t KD = g.k[0], KH = g.k[1], KW = g.k[2];
+  const int64_t in_sz = g.in_size(), out_sz = g.out_size(), ksz = g.k_size();
+  const int64_t sx = g.s[2];
+#pragma omp parallel for schedule(static)
+  for (int64_t nm = 0; nm < g.N * g.M; ++nm) {
+    const int64_t n = nm / g.M, m = nm % g.M, c = m / Mg;
+    const float* xc = x + (n * g.C + c) * in_sz;
+    const float* wm = w + m * ksz;
+    float* yp = y + nm * out_sz;
+    std::fill(yp, yp + out_sz, b ? b[m] : 0.0f);
+    for (int64_t kz = 0; kz < KD; ++kz)
+      for (int64_t ky = 0; ky < KH; ++ky)
+        for (int64_t kx = 0; kx < KW; ++kx) {
+          const float wv = wm[(kz * KH + ky) * KW + kx];
+          const int64_t ix0 = kx * g.d[2] - g.pb[2];
+          int64_t lo, hi;
+          valid_range(ix0, sx, IW, OW, lo, hi);
+          for (int64_t oz = 0; oz < OD; ++oz) {
+            const int64_t iz = oz * g.s[0] - g.pb[0] + kz * g.d[0];
+            if (iz < 0 || iz >= ID) continue;
+            for (int64_t oy = 0; oy < OH; ++oy) {
+              const int64_t iy = oy * g.s[1] - g.pb[1] + ky * g.d[1];
+              if (iy < 0 || iy >= IH) continue;
+              const float* xrow = xc + (iz * IH + iy) * IW;
+              float* yrow = yp + (oz * OH + oy) * OW;
+              if (sx == 1) {
+                for (int64_t ox = lo; ox < hi; ++ox) yrow[ox] += wv * xrow[ox + ix0];
+              } else {
+                for (int64_t ox = lo; ox < hi; ++ox) yrow[ox] += wv * xrow[ox * sx + ix0];
+              }
+            }
+          }
+        }
+  }
+}
+
+void conv_kernel(KernelContext& kc) {
+  const Tensor& X = kc.in(0);
+  const Tensor& W = kc.in(1);
+  const ConvGeom g = conv_geometry(kc.node, X.shape(), W.shape());
+  const float* x = X.data<float>();
+  const float* w = W.data<float>();
+  const float* b = kc.has_input(2) ? kc.in(2).data<float>() : nullptr;
+  float* y = kc.out(0).data<float>();
+  const int64_t Cg = g.C / g.group, Mg = g.M / g.group;
+  const int64_t in_sz = g.in_size(), out_sz = g.out_size(), ksz = g.k_size();
+  const int64_t Kg = Cg * ksz;
+  if (g.N == 0 || g.M == 0 || out_sz == 0) return;
+
+  if (Cg == 1 && g.group > 1) {
+    depthwise_conv(g, x, w, b, y);
+    return;
+  }
+  bool pointwise = true;
+  for (int i = 0; i < kMaxSpatial; ++i)
+    pointwise = pointwise && g.k[size_t(i)] == 1 && g.s[size_t(i)] == 1 && g.pb[size_t(i)] == 0 &&
+                g.pe[size_t(i)] == 0;
+
+  // im2col matrices hold about 4 MB, but at least 256 columns so the GEMM stays efficient.
+  const int64_t budget = (int64_t(4) << 20) / int64_t(sizeof(float));
+  const int64_t target_cols = std::max<int64_t>(256, budget / std::max<int64_t>(1, Kg));
+  const int64_t OW = g.out[2], R = g.out[0] * g.out[1];
+  const int64_t images_per_chunk = std::clamp<int64_t>(target_cols / out_sz, 1, g.N);
+
+  if (images_per_chunk >= 2) {
+    // Small outputs (late layers, small images): im2col of several images side by side, one GEMM
+    // per group for all of them (weights are read once per chunk), then scatter into Y.
+    const int64_t ncol_max = images_per_chunk * out_sz;
+    std::vector<float> col(size_t(Kg * ncol_max)), tmp(size_t(Mg * ncol_max));
+    for (int64_t n0 = 0; n0 < g.N; n0 += images_per_chunk) {
+      const int64_t nb = std::min(images_per_chunk, g.N - n0), ncol = nb * out_sz;
+      for (int64_t gi = 0; gi < g.group; ++gi) {
+#pragma omp parallel for schedule(static) if (Kg * ncol > 32768)
+        for (int64_t jr = 0; jr < nb * Kg; ++jr) {
+          const int64_t j = jr / Kg, row = jr % Kg;
+          const float* xc = x + ((n0 + j) * g.C + gi * Cg + row / ksz) * in_sz;
+          im2col_row(g, xc, row % ksz, 0, R, col.data() + row * ncol + j * out_sz);
+        }
+        sgemm(false, false, Mg, ncol, Kg, 1.0f, w + gi * Mg * Kg, Kg, col.data(), ncol, 0.0f,
+              tmp.data(), ncol, kc.num_threads);
+#pragma omp parallel for schedule(static) if (Mg * ncol > 32768)
+        for (int64_t jm = 0; jm < nb * Mg; ++jm) {
+          const int64_t j = jm / Mg, m = jm % Mg, oc = gi * Mg + m;
+          const float* src = tmp.data() + m * ncol + j * out_sz;
+          float* dst = y + ((n0 + j) * g.M + oc) * out_sz;
+          const float bias = b ? b[oc] : 0.0f;
+          for (int64_t i = 0; i < out_sz; ++i) dst[i] = src[i] + bias;
+        }
+      }
+    }
+    return;
+  }
+
+  // Large outputs: one image at a time; im2col in chunks of output rows.
+  const int64_t rows_per_chunk = std::clamp<int64_t>(ceil_div_pos(target_cols, OW), 1, R);
+  std::vector<float> col;
+  if (!pointwise) col.resize(size_t(Kg * rows_per_chunk * OW));
+  for (int64_t n = 0; n < g.N; ++n) {
+    float* yn = y + n * g.M * out_sz;
+    if (b) {
+#pragma omp parallel for schedule(static) if (g.M * out_sz > 65536)
+      for (int64_t m = 0; m < g.M; ++m) std::fill(yn + m * out_sz, yn + (m + 1) * out_sz, b[m]);
+    }
+    const float beta = b ? 1.0f : 0.0f;
+    for (int64_t gi = 0; gi < g.group; ++gi) {
+      const float* xg = x + (n * g.C + gi * Cg) * in_sz;
+      const float* wg = w + gi * Mg * Kg;
+      float* yg = yn + gi * Mg * out_sz;
+      if (pointwise) {  // the input planes are the im2col matrix
+        sgemm(false, false, Mg, out_sz, Kg, 1.0f, wg, Kg, xg, in_sz, beta, yg, out_sz,
+              kc.num_threads);
+        continue;
+      }
+      for (int64_t r0 = 0; r0 < R; r0 += rows_per_chunk) {
+        const int64_t r1 = std::min(R, r0 + rows_per_chunk);
+        const int64_t ncol = (r1 - r0) * OW;
+#pragma omp parallel for schedule(static) if (Kg * ncol > 32768)
+        for (int64_t row = 0; row < Kg; ++row)
+          im2col_row(g, xg + (row / ksz) * in_sz, row % ksz, r0, r1, col.data() + row * ncol);
+        sgemm(false, false, Mg, ncol, Kg, 1.0f, wg, Kg, col.data(), ncol, beta, yg + r0 * OW,
+              out_sz, kc.num_threads);
+      }
+    }
+  }
+}
+
+void conv_transpose_kernel(KernelContext& kc) {
+  const Tensor& X = kc.in(0);
+  const Tensor& W = kc.in(1);
+  const ConvGeom g = conv_transpose_geometry(kc.node, X.shape(), W.shape());
+  const float* x = X.data<float>();
+  const float* w = W.data<float>();
+  const float* b = kc.has_input(2) ? kc.in(2).data<float>() : nullptr;
+  float* y = kc.out(0).data<float>();
+  const int64_t Cg = g.C / g.group, Mg = g.M / g.group;
+  const int64_t in_sz = g.in_size(), out_sz = g.out_size(), ksz = g.k_size();
+  const int64_t ID = g.in[0], IH = g.in[1], IW = g.in[2];
+  const int64_t OD = g.out[0], OH = g.out[1], OW = g.out[2];
+  const int64_t KH = g.k[1], KW = g.k[2];
+  if (g.N == 0 || g.M == 0 || out_sz == 0) return;
+  std::vector<float> col(size_t(Mg * ksz * in_sz));
+  for (int64_t n = 0; n < g.N; ++n) {
+    for (int64_t gi = 0; gi < g.group; ++gi) {
+      // col[Mg * ksz, in_sz] = W_g^T x X_g, with W_g stored [Cg, Mg * ksz].
+      const float* xg = x + (n * g.C + gi * Cg) * in_sz;
+      const float* wg = w + gi * Cg * Mg * ksz;
+      sgemm(true, false, Mg * ksz, in_sz, Cg, 1.0f, wg, Mg * ksz, xg, in_sz, 0.0f, col.data(),
+            in_sz, kc.num_threads);
+      // col2im: each output channel only receives its own rows, so channels run in parallel.
+#pragma omp parallel for schedule(static)
+      for (int64_t m = 0; m < Mg; ++m) {
+        const int64_t oc = gi * Mg + m;
+        float* yp = y + (n * g.M + oc) * out_sz;
+        std::fill(yp, yp + out_sz, b ? b[oc] : 0.0f);
+        for (int64_t kidx = 0; kidx < ksz; ++kidx) {
+          const int64_t kz = kidx / (KH * KW), ky = (kidx / KW) % KH, kx = kidx % KW;
+          const float* src = col.data() + (m * ksz + kidx) * in_sz;
+          // ox = ix * sx + ox0 must lie in [0, OW).
+          const int64_t ox0 = kx * g.d[2] - g.pb[2];
+          int64_t lo, hi;
+          valid_range(ox0, g.s[2], OW, IW, lo, hi);
+          for (int64_t iz = 0; iz < ID; ++iz) {
+            const int64_t oz = iz * g.s[0] - g.pb[0] + kz * g.d[0];
+            if (oz < 0 || oz >= OD) continue;
+            for (int64_t iy = 0; iy < IH; ++iy) {
+              const int64_t oy = iy * g.s[1] - g.pb[1] + ky * g.d[1];
+              if (oy < 0 || oy >= OH) continue;
+              const float* srow = src + (iz * IH + iy) * IW;
+              float* yrow = yp + (oz * OH + oy) * OW;
+              for (int64_t ix = lo; ix < hi; ++ix) yrow[ix * g.s[2] + ox0] += srow[ix];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void register_conv_ops(OpRegistry& r) {
+  OpSchema conv;
+  conv.op_type = "Conv";
+  conv.min_inputs = 2;
+  conv.max_inputs = 3;
+  conv.validate = validate_common;
+  conv.infer = [](InferContext& ctx) {
+    check_float_inputs(ctx, "Conv");
+    const ConvGeom g = conv_geometry(ctx.node(), ctx.shape(0), ctx.shape(1));
+    check_bias(ctx, g.M, "Conv");
+    ctx.set_output(0, DType::F32, g.out_shape());
+  };
+  conv.kernel = conv_kernel;
+  r.add(std::move(conv));
+
+  OpSchema convt;
+  convt.op_type = "ConvTranspose";
+  convt.min_inputs = 2;
+  convt.max_inputs = 3;
+  convt.validate = [](const Node& n) {
+    validate_common(n);
+    if (n.attrs.has("output_padding"))
+      for (int64_t v : n.attrs.get_ints("output_padding"))
+        ENGINE_CHECK(v >= 0,
+                     "attribute output_padding=", dims_str(n.attrs.get_ints("output_padding")),
+                     " must have values >= 0");
+  };
+  convt.infer = [](InferContext& ctx) {
+    check_float_inputs(ctx, "ConvTranspose");
+    const ConvGeom g = conv_transpose_geometry(ctx.node(), ctx.shape(0), ctx.shape(1));
+    check_bias(ctx, g.M, "ConvTranspose");
+    ctx.set_output(0, DType::F32, g.out_shape());
+  };
+  convt.kernel = conv_transpose_kernel;
+  r.add(std::move(convt));
+}
+
+}  // namespace engine
