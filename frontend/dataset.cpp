@@ -43,6 +43,12 @@ std::vector<std::string> find_images(const fs::path& dir) {
   return out;
 }
 
+bool is_gzip(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  char m[2] = {0, 0};
+  return f.read(m, 2) && m[0] == '\x1f' && m[1] == '\x8b';
+}
+
 std::string trim(const std::string& s) {
   const size_t a = s.find_first_not_of(" \t\r\n");
   if (a == std::string::npos) return "";
@@ -137,7 +143,8 @@ Dataset Dataset::from_list(const std::string& list_file, const PreprocessOptions
     const int label = sp == std::string::npos ? -1 : parse_label(t.substr(sp + 1));
     if (label < 0)
       fail(list_file, ":", lineno,
-           ": expected '<image path> <label>' with a non-negative integer label, got '", t, "'");
+           ": expected '<image path> <label>' with a non-negative integer label, got '",
+           t.size() > 200 ? t.substr(0, 200) + "..." : t, "'");
     const fs::path rel = trim(t.substr(0, sp));
     const fs::path p = rel.is_absolute() ? rel : base / rel;
     std::error_code ec;
@@ -223,7 +230,8 @@ Dataset Dataset::open(const std::string& path, const std::string& labels,
   if (!fs::exists(path, ec)) fail(path, ": no such file or directory");
   const bool dir = fs::is_directory(path, ec);
   if (!dir && is_npy_file(path)) return from_npy(path, labels, pre);
-  if (!dir && is_idx_file(path)) return from_idx(path, labels, pre);
+  // A gzip file that is not a readable IDX file still goes to the IDX reader for its message.
+  if (!dir && (is_idx_file(path) || is_gzip(path))) return from_idx(path, labels, pre);
   ENGINE_CHECK(labels.empty(), path, ": a separate label file (", labels,
                ") only goes with IDX or .npy data; folders and list files carry their labels");
   if (dir) return from_folder(path, pre, limits);

@@ -69,6 +69,11 @@ IdxReader::IdxReader(const std::string& path) : path_(path) {
     compressed_ = gzdirect(gz(gz_)) == 0;
     unsigned char magic[4];
     const int got = gzread(gz(gz_), magic, 4);
+    if (got < 0) {
+      int errnum = 0;
+      const char* msg = gzerror(gz(gz_), &errnum);
+      fail(path, ": corrupt gzip data: ", errnum == Z_ERRNO ? std::strerror(errno) : msg);
+    }
     if (got != 4)
       fail(path, ": not an IDX file (", compressed_ ? "decompressed data" : "file",
            " is shorter than the 4-byte magic)");

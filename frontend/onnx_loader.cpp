@@ -167,7 +167,10 @@ Graph load_onnx_bytes(const std::string& bytes, const OpRegistry& reg, const Loa
     n.opset = opsets[n.domain];
     const std::string where = what + ": node " + n.label();
     for (const auto& in : np.input()) n.inputs.push_back(in.empty() ? kNoValue : g.add_value(in));
-    for (int o = 0; o < np.output_size(); ++o) {
+    // Trailing omitted outputs ("") are not outputs at all (e.g. BatchNormalization's stats).
+    int num_outputs = np.output_size();
+    while (num_outputs > 1 && np.output(num_outputs - 1).empty()) --num_outputs;
+    for (int o = 0; o < num_outputs; ++o) {
       std::string name = np.output(o);
       if (name.empty()) name = n.name + ":unused_output_" + std::to_string(o);
       n.outputs.push_back(g.add_value(name));

@@ -73,19 +73,30 @@ void add_numeric_activation(OpRegistry& r, const char* name, TypeSet types, Make
 }
 
 // ---- PRelu: slope broadcasts (unidirectionally) to the input ----
+// Older exporters (PyTorch with opset < 9) give a per-channel slope of shape [C] for an input
+// [N,C,...]; that does not broadcast numpy-style, so it is read as [C,1,...,1] (the channel-wise
+// meaning those models had).
+Dims prelu_slope_shape(const Dims& x, const Dims& slope) {
+  if (broadcastable_to(slope, x)) return slope;
+  if (slope.size() == 1 && x.size() >= 2 && slope[0] == x[1]) {
+    Dims d(x.size() - 1, 1);
+    d[0] = slope[0];
+    return d;
+  }
+  fail("slope shape ", dims_str(slope), " does not broadcast to input shape ", dims_str(x));
+}
 
 void prelu_infer(InferContext& ctx) {
   check_type(ctx.dtype(0), kFloatTypes | kSignedIntTypes, "input 0");
   ENGINE_CHECK(ctx.dtype(1) == ctx.dtype(0), "slope type ", dtype_name(ctx.dtype(1)),
                " differs from input type ", dtype_name(ctx.dtype(0)));
-  ENGINE_CHECK(broadcastable_to(ctx.shape(1), ctx.shape(0)), "slope shape ", dims_str(ctx.shape(1)),
-               " does not broadcast to input shape ", dims_str(ctx.shape(0)));
+  prelu_slope_shape(ctx.shape(0), ctx.shape(1));
   ctx.set_output(0, ctx.dtype(0), ctx.shape(0));
 }
 
 void prelu_kernel(KernelContext& kc) {
   const Tensor& x = kc.in(0);
-  const Tensor& s = kc.in(1);
+  const Tensor s = kc.in(1).reshaped(prelu_slope_shape(x.shape(), kc.in(1).shape()));
   Tensor& y = kc.out(0);
   auto run = [&](auto tag, const Tensor& xt, const Tensor& st, Tensor& yt) {
     using T = decltype(tag);
@@ -257,7 +268,22 @@ void softmax_typed(const T* x, T* y, const SoftmaxLayout& l, bool log) {
   });
 }
 
-void add_softmax(OpRegistry& r, const char* name, bool log) {
+// Hardmax: 1 at the first maximum of each normalized slice, 0 elsewhere.
+template <class T>
+void hardmax_typed(const T* x, T* y, const SoftmaxLayout& l) {
+  if (l.n == 0) return;
+  parallel_tasks(l.outer * l.inner, l.n, [&](int64_t task) {
+    const int64_t o = task / l.inner, j = task % l.inner;
+    const T* xb = x + o * l.n * l.inner + j;
+    T* yb = y + o * l.n * l.inner + j;
+    int64_t best = 0;
+    for (int64_t k = 1; k < l.n; ++k)
+      if (xb[k * l.inner] > xb[best * l.inner]) best = k;
+    for (int64_t k = 0; k < l.n; ++k) yb[k * l.inner] = k == best ? T(1) : T(0);
+  });
+}
+
+void add_softmax(OpRegistry& r, const char* name, bool log, bool hard = false) {
   r.add(schema(
       name, 1, 1,
       [](InferContext& ctx) {
@@ -265,20 +291,26 @@ void add_softmax(OpRegistry& r, const char* name, bool log) {
         softmax_layout(ctx.node(), ctx.shape(0));  // validates axis
         ctx.set_output(0, ctx.dtype(0), ctx.shape(0));
       },
-      [log](KernelContext& kc) {
+      [log, hard](KernelContext& kc) {
         const Tensor& x = kc.in(0);
         Tensor& y = kc.out(0);
         const SoftmaxLayout l = softmax_layout(kc.node, x.shape());
         if (x.dtype() == DType::F16) {
           const Tensor x32 = widen_half(x);
           Tensor y32(DType::F32, y.shape());
-          softmax_typed(x32.data<float>(), y32.data<float>(), l, log);
+          if (hard)
+            hardmax_typed(x32.data<float>(), y32.data<float>(), l);
+          else
+            softmax_typed(x32.data<float>(), y32.data<float>(), l, log);
           narrow_to_half(y32, y);
           return;
         }
         dispatch_float(x.dtype(), [&](auto tag) {
           using T = decltype(tag);
-          softmax_typed(x.data<T>(), y.data<T>(), l, log);
+          if (hard)
+            hardmax_typed(x.data<T>(), y.data<T>(), l);
+          else
+            softmax_typed(x.data<T>(), y.data<T>(), l, log);
         });
       }));
 }
@@ -359,8 +391,20 @@ void register_activation_ops(OpRegistry& r) {
   });
   add_float_activation(r, "Erf",
                        [](const KernelContext&) { return [](auto v) { return std::erf(v); }; });
+  add_numeric_activation(r, "Shrink", kNumericTypes, [](const KernelContext& kc) {
+    const double bias = kc.attrs().get_float("bias", 0.0f);
+    const double lambd = kc.attrs().get_float("lambd", 0.5f);
+    return [bias, lambd](auto v) {
+      using T = decltype(v);
+      const double d = double(v);
+      return d < -lambd  ? saturate_cast<T>(d + bias)
+             : d > lambd ? saturate_cast<T>(d - bias)
+                         : T(0);
+    };
+  });
   add_softmax(r, "Softmax", false);
   add_softmax(r, "LogSoftmax", true);
+  add_softmax(r, "Hardmax", false, true);
 }
 
 }  // namespace engine

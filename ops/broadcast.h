@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 #include <vector>
@@ -233,6 +234,20 @@ void binary_map(const A* a, const Dims& as, const B* b, const Dims& bs, R* out, 
     } else {
       const R v = op(*pa, *pb);
       for (int64_t i = 0; i < n; ++i) po[i] = v;
+    }
+  });
+}
+
+// Copies x (shape xs) broadcast into y (shape ys), e.g. for Expand.
+template <class T>
+void broadcast_copy(const T* x, const Dims& xs, T* y, const Dims& ys) {
+  const Indexer ix(ys, {xs});
+  const int64_t s = ix.inner_stride(0);
+  parallel_segments(ix, [&](int64_t o, const int64_t* in, int64_t n) {
+    if (s) {
+      std::memcpy(y + o, x + in[0], size_t(n) * sizeof(T));
+    } else {
+      for (int64_t i = 0; i < n; ++i) y[o + i] = x[in[0]];
     }
   });
 }

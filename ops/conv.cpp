@@ -3,9 +3,12 @@
 // Geometry is canonicalized to 3 spatial dims (missing leading dims have size 1, kernel 1, stride
 // 1, no padding), so one implementation serves 1-D, 2-D and 3-D.
 //
-// Conv, per image and group:   Y_g[Mg, out] = W_g[Mg, Cg*k] x col[Cg*k, out]
-//   - col is built by im2col in chunks of output rows (bounded memory, cache friendly);
-//   - 1x1 / stride 1 / no padding: col is the input itself, no copy;
+// Conv, per group:   Y_g[Mg, out] = W_g[Mg, Cg*k] x col[Cg*k, out]   (one sgemm)
+//   - large outputs: one image at a time (images in parallel when N > 1), col built by im2col in
+//     chunks of output rows (bounded memory, cache friendly); 1x1 / stride 1 / no padding convs
+//     use the input planes as col directly;
+//   - small outputs (< 256 positions, N > 1): the col matrices of several images are placed side
+//     by side so one GEMM serves them all (weights read once), then the result is scattered to Y;
 //   - depthwise (one input channel per group): direct loops, no im2col.
 // ConvTranspose, per image and group:  col[Mg*k, in] = W_g^T x X_g, then col2im scatters col
 // into Y (summing overlaps).
@@ -24,9 +27,10 @@ namespace {
 constexpr int kMaxSpatial = 3;
 using Arr3 = std::array<int64_t, kMaxSpatial>;
 
+// a >= 0, b > 0
 int64_t ceil_div_pos(int64_t a, int64_t b) {
   return (a + b - 1) / b;
-}  // a >= 0, b > 0
+}
 
 enum class AutoPad { NotSet, SameUpper, SameLower, Valid };
 
@@ -256,7 +260,7 @@ void im2col_row(const ConvGeom& g, const float* xc, int64_t kidx, int64_t r0, in
     const float* xrow = xc + (iz * IH + iy) * IW;
     std::fill(d, d + lo, 0.0f);
     if (sx == 1) {
-      std::memcpy(d + lo, xrow + lo + ix0, sizeof(float) * size_t(hi - lo));
+      if (hi > lo) std::memcpy(d + lo, xrow + lo + ix0, sizeof(float) * size_t(hi - lo));
     } else {
       for (int64_t ox = lo; ox < hi; ++ox) d[ox] = xrow[ox * sx + ix0];
     }
@@ -331,11 +335,12 @@ void conv_kernel(KernelContext& kc) {
   const int64_t budget = (int64_t(4) << 20) / int64_t(sizeof(float));
   const int64_t target_cols = std::max<int64_t>(256, budget / std::max<int64_t>(1, Kg));
   const int64_t OW = g.out[2], R = g.out[0] * g.out[1];
-  const int64_t images_per_chunk = std::clamp<int64_t>(target_cols / out_sz, 1, g.N);
 
-  if (images_per_chunk >= 2) {
+  if (g.N > 1 && out_sz < 256) {
     // Small outputs (late layers, small images): im2col of several images side by side, one GEMM
     // per group for all of them (weights are read once per chunk), then scatter into Y.
+    const int64_t images_per_chunk =
+        std::clamp<int64_t>(std::min<int64_t>(target_cols, 2048) / out_sz, 1, g.N);
     const int64_t ncol_max = images_per_chunk * out_sz;
     std::vector<float> col(size_t(Kg * ncol_max)), tmp(size_t(Mg * ncol_max));
     for (int64_t n0 = 0; n0 < g.N; n0 += images_per_chunk) {
@@ -362,14 +367,14 @@ void conv_kernel(KernelContext& kc) {
     return;
   }
 
-  // Large outputs: one image at a time; im2col in chunks of output rows.
+  // Large outputs: one image at a time; im2col in chunks of output rows. `threads` > 1 lets the
+  // image use several threads (single image); otherwise images run in parallel, one per thread.
   const int64_t rows_per_chunk = std::clamp<int64_t>(ceil_div_pos(target_cols, OW), 1, R);
-  std::vector<float> col;
-  if (!pointwise) col.resize(size_t(Kg * rows_per_chunk * OW));
-  for (int64_t n = 0; n < g.N; ++n) {
+  const size_t col_size = pointwise ? 0 : size_t(Kg * rows_per_chunk * OW);
+  auto run_image = [&](int64_t n, float* col, int threads) {
     float* yn = y + n * g.M * out_sz;
     if (b) {
-#pragma omp parallel for schedule(static) if (g.M * out_sz > 65536)
+#pragma omp parallel for schedule(static) if (threads > 1 && g.M * out_sz > 65536)
       for (int64_t m = 0; m < g.M; ++m) std::fill(yn + m * out_sz, yn + (m + 1) * out_sz, b[m]);
     }
     const float beta = b ? 1.0f : 0.0f;
@@ -378,20 +383,30 @@ void conv_kernel(KernelContext& kc) {
       const float* wg = w + gi * Mg * Kg;
       float* yg = yn + gi * Mg * out_sz;
       if (pointwise) {  // the input planes are the im2col matrix
-        sgemm(false, false, Mg, out_sz, Kg, 1.0f, wg, Kg, xg, in_sz, beta, yg, out_sz,
-              kc.num_threads);
+        sgemm(false, false, Mg, out_sz, Kg, 1.0f, wg, Kg, xg, in_sz, beta, yg, out_sz, threads);
         continue;
       }
       for (int64_t r0 = 0; r0 < R; r0 += rows_per_chunk) {
         const int64_t r1 = std::min(R, r0 + rows_per_chunk);
         const int64_t ncol = (r1 - r0) * OW;
-#pragma omp parallel for schedule(static) if (Kg * ncol > 32768)
+#pragma omp parallel for schedule(static) if (threads > 1 && Kg * ncol > 32768)
         for (int64_t row = 0; row < Kg; ++row)
-          im2col_row(g, xg + (row / ksz) * in_sz, row % ksz, r0, r1, col.data() + row * ncol);
-        sgemm(false, false, Mg, ncol, Kg, 1.0f, wg, Kg, col.data(), ncol, beta, yg + r0 * OW,
-              out_sz, kc.num_threads);
+          im2col_row(g, xg + (row / ksz) * in_sz, row % ksz, r0, r1, col + row * ncol);
+        sgemm(false, false, Mg, ncol, Kg, 1.0f, wg, Kg, col, ncol, beta, yg + r0 * OW, out_sz,
+              threads);
       }
     }
+  };
+  if (g.N == 1) {
+    std::vector<float> col(col_size);
+    run_image(0, col.data(), kc.num_threads);
+    return;
+  }
+#pragma omp parallel num_threads(std::max(1, kc.num_threads))
+  {
+    std::vector<float> col(col_size);
+#pragma omp for schedule(dynamic)
+    for (int64_t n = 0; n < g.N; ++n) run_image(n, col.data(), 1);
   }
 }
 

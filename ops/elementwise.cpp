@@ -28,12 +28,50 @@ OpSchema schema(const char* op, int min_in, int max_in, InferFn infer, KernelFn 
   return s;
 }
 
-// Legacy (opset < 7) broadcasting with an explicit `axis` is not numpy broadcasting.
-void reject_legacy_broadcast(const Node& n) {
-  if (n.attrs.has("axis") && n.attrs.get_int("broadcast", 0) != 0)
-    fail(
-        "legacy broadcasting with the 'axis' attribute (opset < 7) is not supported; "
-        "re-export the model with opset >= 7");
+// Legacy (opset < 7) broadcasting: with broadcast=1, B's dims line up with A's starting at
+// `axis` (default: B is a suffix of A, which is numpy broadcasting). Expressed as numpy
+// broadcasting by giving B trailing 1-dims; the wrapped infer/kernel then see that shape.
+bool is_legacy_broadcast(const Node& n) {
+  return n.opset < 7 && n.attrs.get_int("broadcast", 0) != 0 && n.attrs.has("axis");
+}
+
+Dims legacy_b_shape(const Node& n, const Dims& a, const Dims& b) {
+  int64_t axis = n.attrs.get_int("axis");
+  const int64_t ra = int64_t(a.size()), rb = int64_t(b.size());
+  if (axis < 0) axis += ra;
+  ENGINE_CHECK(axis >= 0 && axis + rb <= ra, "legacy broadcast: axis ", n.attrs.get_int("axis"),
+               " does not place B ", dims_str(b), " inside A ", dims_str(a));
+  Dims d = b;
+  d.resize(size_t(ra - axis), 1);
+  return d;
+}
+
+OpSchema with_legacy_broadcast(OpSchema s) {
+  InferFn infer = s.infer;
+  KernelFn kernel = s.kernel;
+  s.infer = [infer](InferContext& ctx) {
+    if (!is_legacy_broadcast(ctx.node()) || ctx.num_inputs() != 2) return infer(ctx);
+    std::vector<InferContext::Input> in;
+    for (int i = 0; i < 2; ++i)
+      in.push_back({ctx.dtype(i), ctx.shape(i), ctx.value_or_null(i)});
+    in[1].shape = legacy_b_shape(ctx.node(), ctx.shape(0), ctx.shape(1));
+    Tensor reshaped;
+    if (in[1].value) {
+      reshaped = in[1].value->reshaped(in[1].shape);
+      in[1].value = &reshaped;
+    }
+    InferContext inner(ctx.node(), in);
+    infer(inner);
+    for (int i = 0; i < ctx.num_outputs(); ++i)
+      ctx.set_output(i, inner.outputs()[size_t(i)].dtype, inner.outputs()[size_t(i)].shape);
+  };
+  s.kernel = [kernel](KernelContext& kc) {
+    if (!is_legacy_broadcast(kc.node) || kc.inputs.size() != 2) return kernel(kc);
+    const Tensor b = kc.in(1).reshaped(legacy_b_shape(kc.node, kc.in(0).shape(), kc.in(1).shape()));
+    KernelContext inner{kc.node, {kc.inputs[0], &b}, kc.outputs, kc.num_threads};
+    kernel(inner);
+  };
+  return s;
 }
 
 // All inputs of a broadcasting op: same type (in `types`), shapes broadcast together.
@@ -88,9 +126,9 @@ void check_no_integer_zero(const Tensor& b, const char* op) {
 }
 
 void add_arith(OpRegistry& r, const char* name, KernelFn kernel) {
-  r.add(schema(
+  r.add(with_legacy_broadcast(schema(
       name, 2, 2, [](InferContext& ctx) { infer_broadcast(ctx, kNumericTypes, DType::Undefined); },
-      std::move(kernel), reject_legacy_broadcast));
+      std::move(kernel))));
 }
 
 template <class T>
@@ -226,26 +264,12 @@ void run_compare(KernelContext& kc, Op op) {
 
 template <class Op>
 void add_compare(OpRegistry& r, const char* name, TypeSet types, Op op) {
-  r.add(schema(
+  r.add(with_legacy_broadcast(schema(
       name, 2, 2, [types](InferContext& ctx) { infer_broadcast(ctx, types, DType::Bool); },
-      [op](KernelContext& kc) { run_compare(kc, op); }, reject_legacy_broadcast));
+      [op](KernelContext& kc) { run_compare(kc, op); })));
 }
 
 // ---- variadic Max / Min / Sum / Mean ----
-
-// Copies x (shape xs) broadcast into y (shape ys).
-template <class T>
-void broadcast_copy(const T* x, const Dims& xs, T* y, const Dims& ys) {
-  const Indexer ix(ys, {xs});
-  const int64_t s = ix.inner_stride(0);
-  parallel_segments(ix, [&](int64_t o, const int64_t* in, int64_t n) {
-    if (s) {
-      std::memcpy(y + o, x + in[0], size_t(n) * sizeof(T));
-    } else {
-      for (int64_t i = 0; i < n; ++i) y[o + i] = x[in[0]];
-    }
-  });
-}
 
 // y = op(...op(op(x0, x1), x2)...), broadcast; then post(y) if given.
 template <class Op>
@@ -382,6 +406,22 @@ void run_unary_numeric(KernelContext& kc, F f) {
   dispatch_numeric(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     unary_map(x.data<T>(), y.data<T>(), x.numel(), [&](T v) { return T(f(v)); });
+  });
+}
+
+void float_to_bool_infer(InferContext& ctx) {
+  check_type(ctx.dtype(0), kFloatTypes, "input 0");
+  ctx.set_output(0, DType::Bool, ctx.shape(0));
+}
+
+// y = pred(x) (bool) for float types.
+template <class F>
+void run_float_predicate(KernelContext& kc, F pred) {
+  const Tensor x = widen_half(kc.in(0));
+  bool* y = kc.out(0).data<bool>();
+  dispatch_float(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    unary_map(x.data<T>(), y, x.numel(), [&](T v) { return bool(pred(v)); });
   });
 }
 
@@ -533,7 +573,7 @@ void register_elementwise_ops(OpRegistry& r) {
         const int64_t f = n.attrs.get_int("fmod", 0);
         ENGINE_CHECK(f == 0 || f == 1, "attribute 'fmod' must be 0 or 1, got ", f);
       }));
-  r.add(schema("Pow", 2, 2, pow_infer, pow_kernel, reject_legacy_broadcast));
+  r.add(with_legacy_broadcast(schema("Pow", 2, 2, pow_infer, pow_kernel)));
 
   // Comparisons and logic.
   add_compare(r, "Equal", kAllTypes, [](auto p, auto q) { return p == q; });
@@ -567,6 +607,43 @@ void register_elementwise_ops(OpRegistry& r) {
   add_unary_float(r, "Round", [](auto v) { return std::nearbyint(v); });  // half to even
   add_unary_float(r, "Sin", [](auto v) { return std::sin(v); });
   add_unary_float(r, "Cos", [](auto v) { return std::cos(v); });
+  add_unary_float(r, "Tan", [](auto v) { return std::tan(v); });
+  add_unary_float(r, "Asin", [](auto v) { return std::asin(v); });
+  add_unary_float(r, "Acos", [](auto v) { return std::acos(v); });
+  add_unary_float(r, "Atan", [](auto v) { return std::atan(v); });
+  add_unary_float(r, "Sinh", [](auto v) { return std::sinh(v); });
+  add_unary_float(r, "Cosh", [](auto v) { return std::cosh(v); });
+  add_unary_float(r, "Asinh", [](auto v) { return std::asinh(v); });
+  add_unary_float(r, "Acosh", [](auto v) { return std::acosh(v); });
+  add_unary_float(r, "Atanh", [](auto v) { return std::atanh(v); });
+  r.add(schema("IsNaN", 1, 1, float_to_bool_infer, [](KernelContext& kc) {
+    run_float_predicate(kc, [](auto v) { return std::isnan(v); });
+  }));
+  r.add(schema("IsInf", 1, 1, float_to_bool_infer, [](KernelContext& kc) {
+    const bool neg = kc.attrs().get_int("detect_negative", 1) != 0;
+    const bool pos = kc.attrs().get_int("detect_positive", 1) != 0;
+    run_float_predicate(kc, [neg, pos](auto v) { return std::isinf(v) && (v > 0 ? pos : neg); });
+  }));
+  r.add(schema(
+      "BitShift", 2, 2,
+      [](InferContext& ctx) { infer_broadcast(ctx, kUnsignedIntTypes, DType::Undefined); },
+      [](KernelContext& kc) {
+        const bool left = kc.attrs().get_string("direction") == "LEFT";
+        run_binary_numeric(kc, [left](auto p, auto q) {
+          using T = decltype(p);
+          if constexpr (std::is_unsigned_v<T>) {
+            if (q >= T(sizeof(T) * 8)) return T(0);  // shifting by the width is undefined in C++
+            return left ? T(p << q) : T(p >> q);
+          } else {
+            return p;  // not reached: inference admits unsigned types only
+          }
+        });
+      },
+      [](const Node& n) {
+        const std::string d = n.attrs.get_string("direction");
+        ENGINE_CHECK(d == "LEFT" || d == "RIGHT",
+                     "attribute 'direction' must be LEFT or RIGHT, got '", d, "'");
+      }));
   add_unary_numeric(r, "Neg", kFloatTypes | kSignedIntTypes, [](auto v) {
     using T = decltype(v);
     if constexpr (std::is_integral_v<T>)

@@ -306,8 +306,8 @@ ResizeAttrs resize_attrs(const Node& node) {
     r.ctm = Ctm::AlignCorners;
   else if (ctm == "asymmetric")
     r.ctm = Ctm::Asymmetric;
-  else if (ctm == "tf_half_pixel_for_nearest")
-    r.ctm = Ctm::TfHalfPixelNN;
+  else if (ctm == "tf_half_pixel_for_nearest" || ctm == "tf_half_pixel_for_nn")
+    r.ctm = Ctm::TfHalfPixelNN;  // "_nn": the spelling of ONNX's own 1.12 backend test data
   else if (ctm == "tf_crop_and_resize")
     r.ctm = Ctm::TfCrop;
   else

@@ -9,6 +9,10 @@
 //       all MR x NR accumulators in registers, reading both panels sequentially.
 //   Packing zero-pads ragged edges, so the micro-kernel always works on a full MR x NR block;
 //   edge blocks of C are written through a small temporary.
+// Skinny products (N or M <= 8, e.g. convolutions with 1x1 or 2x2 outputs at batch 1) skip the
+// packing of the big matrix: its rows are dotted with the few vectors of the other operand.
+// The register kernels exist in two builds of the same source: generic (SSE2, 4 floats per vector)
+// and AVX2+FMA (8 floats), the latter selected at run time when the CPU supports it.
 #include "ops/sgemm.h"
 
 #include <algorithm>
@@ -72,10 +76,61 @@ inline __attribute__((always_inline)) void micro_kernel_impl(int64_t kc, const f
   }
 }
 
+// res[j] = dot(a[0..K), vecs[j * K .. j * K + K)) for j < NJ: the row of a is loaded once for
+// all NJ vectors; two accumulators per vector hide the add latency.
+template <class V, int NJ>
+inline __attribute__((always_inline)) void dots_impl(const float* a, const float* vecs, int64_t K,
+                                                     float* res) {
+  constexpr int W = int(sizeof(V) / sizeof(float));
+  V acc[NJ][2] = {};
+  int64_t k = 0;
+  for (; k + 2 * W <= K; k += 2 * W) {
+    V a0, a1;
+    std::memcpy(&a0, a + k, sizeof(V));
+    std::memcpy(&a1, a + k + W, sizeof(V));
+#pragma GCC unroll 4
+    for (int j = 0; j < NJ; ++j) {
+      V v0, v1;
+      std::memcpy(&v0, vecs + j * K + k, sizeof(V));
+      std::memcpy(&v1, vecs + j * K + k + W, sizeof(V));
+      acc[j][0] += a0 * v0;
+      acc[j][1] += a1 * v1;
+    }
+  }
+  for (int j = 0; j < NJ; ++j) {
+    const V t = acc[j][0] + acc[j][1];
+    float sum = 0.0f;
+    for (int l = 0; l < W; ++l) sum += t[l];
+    for (int64_t kk = k; kk < K; ++kk) sum += a[kk] * vecs[j * K + kk];
+    res[j] = sum;
+  }
+}
+
+// res[j] = dot(a, vecs row j) for j < nvec (nvec <= 4).
+using DotsFn = void (*)(const float* a, const float* vecs, int64_t K, int nvec, float* res);
+
+template <class V>
+inline __attribute__((always_inline)) void dots_dispatch(const float* a, const float* vecs,
+                                                         int64_t K, int nvec, float* res) {
+  switch (nvec) {
+    case 1:
+      return dots_impl<V, 1>(a, vecs, K, res);
+    case 2:
+      return dots_impl<V, 2>(a, vecs, K, res);
+    case 3:
+      return dots_impl<V, 3>(a, vecs, K, res);
+    default:
+      return dots_impl<V, 4>(a, vecs, K, res);
+  }
+}
+
 typedef float V4 __attribute__((vector_size(16)));
 void micro_kernel_generic(int64_t kc, const float* pa, const float* pb, float* c, int64_t ldc,
                           float alpha, float beta) {
   micro_kernel_impl<V4>(kc, pa, pb, c, ldc, alpha, beta);
+}
+void dots_generic(const float* a, const float* vecs, int64_t K, int nvec, float* res) {
+  dots_dispatch<V4>(a, vecs, K, nvec, res);
 }
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -86,23 +141,28 @@ __attribute__((target("avx2,fma"))) void micro_kernel_avx2(int64_t kc, const flo
                                                            float alpha, float beta) {
   micro_kernel_impl<V8>(kc, pa, pb, c, ldc, alpha, beta);
 }
+__attribute__((target("avx2,fma"))) void dots_avx2(const float* a, const float* vecs, int64_t K,
+                                                   int nvec, float* res) {
+  dots_dispatch<V8>(a, vecs, K, nvec, res);
+}
 #endif
 
 struct Kernel {
   int nr;
   MicroKernel fn;
+  DotsFn dots;
   const char* name;
 };
 
 std::atomic<bool> g_force_generic{false};
 
 const Kernel& select_kernel() {
-  static const Kernel generic{8, micro_kernel_generic, "generic 6x8"};
+  static const Kernel generic{8, micro_kernel_generic, dots_generic, "generic 6x8"};
   static const Kernel best = [] {
 #ifdef ENGINE_SGEMM_AVX2
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-      return Kernel{16, micro_kernel_avx2, "avx2+fma 6x16"};
+      return Kernel{16, micro_kernel_avx2, dots_avx2, "avx2+fma 6x16"};
 #endif
     return generic;
   }();
@@ -187,6 +247,58 @@ void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
   }
 }
 
+// Matrix-vector style products for skinny shapes (N <= 4, or M == 1): no packing of the big
+// matrix, which is streamed once.
+// C[i, j] = alpha * dot(mat row i, vecs row j) + beta * C[i, j], for i < rows, j < nvec, with
+// C[i, j] at out[i * ldo + j * ldj] and vecs a contiguous nvec x K matrix.
+void gemm_dots(int64_t rows, int64_t nvec, int64_t K, float alpha, const float* mat, int64_t ldm,
+               const float* vecs, float beta, float* out, int64_t ldo, int64_t ldj, int nt) {
+  const DotsFn dots = select_kernel().dots;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+  for (int64_t i = 0; i < rows; ++i) {
+    for (int64_t j0 = 0; j0 < nvec; j0 += 4) {
+      const int nj = int(std::min<int64_t>(4, nvec - j0));
+      float res[4];
+      dots(mat + i * ldm, vecs + j0 * K, K, nj, res);
+      for (int j = 0; j < nj; ++j) {
+        float& o = out[i * ldo + (j0 + j) * ldj];
+        o = alpha * res[j] + (beta == 0.0f ? 0.0f : beta * o);
+      }
+    }
+  }
+}
+
+// out[j * ldo] = alpha * sum_k vec[k * ldv] * mat[k * ldm + j] + beta * out[j * ldo], j in [0, n).
+void gemv_axpy(int64_t n, int64_t K, float alpha, const float* mat, int64_t ldm, const float* vec,
+               int64_t ldv, float beta, float* out, int64_t ldo, int nt) {
+  constexpr int64_t kBlock = 512;  // output columns per task (accumulators stay in L1)
+  const int64_t nblocks = (n + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && nblocks > 1)
+  for (int64_t blk = 0; blk < nblocks; ++blk) {
+    const int64_t j0 = blk * kBlock, len = std::min(kBlock, n - j0);
+    alignas(64) float acc[kBlock] = {};
+    const int64_t len4 = len & ~int64_t(3);
+    for (int64_t k = 0; k < K; ++k) {
+      const float v = vec[k * ldv];
+      const V4 vv = v - V4{};
+      const float* row = mat + k * ldm + j0;
+      int64_t j = 0;
+      for (; j < len4; j += 4) {  // acc[j..j+4) += v * row[j..j+4)
+        V4 r, a;
+        std::memcpy(&r, row + j, sizeof(V4));
+        std::memcpy(&a, acc + j, sizeof(V4));
+        a += vv * r;
+        std::memcpy(acc + j, &a, sizeof(V4));
+      }
+      for (; j < len; ++j) acc[j] += v * row[j];
+    }
+    for (int64_t j = 0; j < len; ++j) {
+      float& o = out[(j0 + j) * ldo];
+      o = alpha * acc[j] + (beta == 0.0f ? 0.0f : beta * o);
+    }
+  }
+}
+
 }  // namespace
 
 const char* sgemm_kernel_name() {
@@ -209,15 +321,46 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
   ENGINE_CHECK(lda >= (trans_a ? M : K), "sgemm: lda=", lda, " too small");
   ENGINE_CHECK(ldb >= (trans_b ? K : N), "sgemm: ldb=", ldb, " too small");
 
-  const Kernel& kern = select_kernel();
-  const int nr = kern.nr;
-
   int nt = num_threads;
 #ifdef _OPENMP
   if (nt <= 0) nt = omp_get_max_threads();
   if (omp_in_parallel()) nt = 1;
 #endif
   if (nt < 1 || double(M) * double(N) * double(K) < 128.0 * 128.0 * 16.0) nt = 1;
+
+  // Skinny products: rows of the big matrix against a few vectors, copied contiguous.
+  constexpr int64_t kSkinny = 8, kMinDotK = 32;
+  auto gather = [K](int64_t n, const float* X, int64_t ldx, bool rows) {
+    std::vector<float> v(size_t(n * K));  // v[j * K + k] = X row j (rows) or column j
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t k = 0; k < K; ++k) v[size_t(j * K + k)] = rows ? X[j * ldx + k] : X[k * ldx + j];
+    return v;
+  };
+  if (!trans_a &&
+      (N == 1 || (N <= kSkinny && K >= kMinDotK))) {  // C[i, j] = dot(A row i, op(B) column j)
+    const std::vector<float> bt = gather(N, B, ldb, trans_b);
+    gemm_dots(M, N, K, alpha, A, lda, bt.data(), beta, C, ldc, 1, nt);
+    return;
+  }
+  if (trans_b &&
+      (M == 1 || (M <= kSkinny && K >= kMinDotK))) {  // C[i, j] = dot(B row j, op(A) row i)
+    const std::vector<float> at = gather(M, A, lda, !trans_a);
+    gemm_dots(N, M, K, alpha, B, ldb, at.data(), beta, C, 1, ldc, nt);
+    return;
+  }
+  if (N == 1) {  // (trans_a) C column = sum over k of op(B)(k, 0) * row k of A
+    const std::vector<float> x = gather(1, B, ldb, trans_b);
+    gemv_axpy(M, K, alpha, A, lda, x.data(), 1, beta, C, ldc, nt);
+    return;
+  }
+  if (M == 1) {  // (!trans_b) C row = sum over k of op(A)(0, k) * row k of B
+    const std::vector<float> x = gather(1, A, lda, !trans_a);
+    gemv_axpy(N, K, alpha, B, ldb, x.data(), 1, beta, C, 1, nt);
+    return;
+  }
+
+  const Kernel& kern = select_kernel();
+  const int nr = kern.nr;
 
   // Tiles of C: at most kMC x kNC, balanced, and split further until every thread has work.
   int64_t nm = ceil_div(M, kMC), nn = ceil_div(N, kNC);

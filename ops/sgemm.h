@@ -12,6 +12,8 @@
 // The implementation is cache blocked (panels of A and B are packed into contiguous buffers sized
 // for L1/L2), with an MR x NR register micro-tile written with GCC/Clang vector extensions, an
 // AVX2+FMA variant selected at run time when the CPU has it, and OpenMP over blocks of C.
+// Matrix-vector-like shapes (M or N <= 8) take an unpacked dot-product path. Results may differ
+// in the last bits between paths (summation order), not between runs.
 #pragma once
 
 #include <cstdint>

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstring>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <type_traits>
 
@@ -41,9 +42,11 @@ std::vector<int64_t> dense_strides(const Dims& d) {
 }
 
 std::string ints_str(const std::vector<int64_t>& v) {
-  std::string s = "[";
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
-  return s + "]";
+  std::ostringstream os;  // (string += on temporaries trips a GCC 12 -Wrestrict false positive)
+  os << "[";
+  for (size_t i = 0; i < v.size(); ++i) os << (i ? "," : "") << v[i];
+  os << "]";
+  return os.str();
 }
 
 // Copies n bytes unless source and destination are the same buffer (in-place planning).

@@ -444,6 +444,12 @@ TEST_CASE("idx: corrupt and hostile files give errors naming the file") {
   for (size_t i = 30; i < garbled.size() - 8; i += 3) garbled[i] = char(garbled[i] ^ 0x5a);
   write_file(g, garbled);
   CHECK_ERROR(engine::read_idx(g), "bad.gz");
+  // First deflate block header (byte 10, after the 10-byte gzip header) set to the reserved
+  // block type 11.
+  std::string early = z;
+  early[10] = char(0xff);
+  write_file(g, early);
+  CHECK_ERROR(engine::read_idx(g), "bad.gz", "corrupt gzip data");
   CHECK_FALSE(engine::is_idx_file(dir / "none"));
 }
 
@@ -875,6 +881,9 @@ TEST_CASE("dataset: list file") {
   write_file(dir / "bad.txt", "# only comments\n");
   CHECK_ERROR(engine::Dataset::from_list(dir / "bad.txt", {}), "bad.txt", "no images");
   CHECK_ERROR(engine::Dataset::from_list(dir / "nope.txt", {}), "nope.txt", "cannot open");
+  // open(): a broken gzip file is reported by the IDX reader, not parsed as a list.
+  write_file(dir / "broken.gz", bytes({0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xff, 0xff, 0xff}));
+  CHECK_ERROR(engine::Dataset::open(dir / "broken.gz", "", {}), "broken.gz", "gzip");
 
   // A corrupt image is reported when loaded, by path.
   write_file(dir / "imgs/broken.png", "garbage");

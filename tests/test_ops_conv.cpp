@@ -156,7 +156,7 @@ TEST_CASE("sgemm matches a naive triple loop on odd shapes, transposes, alpha/be
     sgemm_force_generic_kernel(generic);
     for (int64_t M : sizes)
       for (int64_t N : sizes)
-        for (int64_t K : {int64_t(1), int64_t(7), int64_t(33)})
+        for (int64_t K : {int64_t(1), int64_t(7), int64_t(33), int64_t(70)})
           for (int t = 0; t < 4; ++t) {
             const bool ta = t & 1, tb = t & 2;
             // Leading dims larger than needed, to catch stride mistakes.

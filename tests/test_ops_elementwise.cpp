@@ -364,7 +364,27 @@ TEST_CASE("Relu, LeakyRelu, PRelu") {
   // The slope may not grow the output.
   CHECK_THROWS_WITH_AS(run1("PRelu", {f32({2}, {1, 2}), f32({2, 2}, {1, 1, 1, 1})}),
                        doctest::Contains("does not broadcast"), engine::Error);
-  CHECK_THROWS_AS(run1("PRelu", {x, f32({3}, {1, 1, 1})}), engine::Error);
+  // A 1-D slope of size C that does not broadcast numpy-style is per channel (old exporters).
+  check_close(run1("PRelu", {x, f32({3}, {0.1f, 0.2f, 0.3f})}), {-0.1f, 1, -0.4f, 2, -0.9f, 3},
+              {1, 3, 1, 2});
+  CHECK_THROWS_AS(run1("PRelu", {x, f32({4}, {1, 1, 1, 1})}), engine::Error);
+}
+
+TEST_CASE("Add/Mul: legacy opset-6 broadcasting with axis") {
+  // A [2,3,2] + B [3] at axis 1: B[c] is added to every A[n,c,w].
+  Tensor a = f32({2, 3, 2}, {0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1});
+  engine::Attributes at;
+  at.set("broadcast", int64_t(1));
+  at.set("axis", int64_t(1));
+  check_close(run1("Add", {a, f32({3}, {10, 20, 30})}, 6, at),
+              {10, 10, 20, 20, 30, 30, 11, 11, 21, 21, 31, 31}, {2, 3, 2});
+  // B [2,3] at axis 0 multiplies along the first two dims.
+  at.set("axis", int64_t(0));
+  check_close(run1("Mul", {a, f32({2, 3}, {1, 2, 3, 4, 5, 6})}, 6, at),
+              {0, 0, 0, 0, 0, 0, 4, 4, 5, 5, 6, 6}, {2, 3, 2});
+  at.set("axis", int64_t(3));
+  CHECK_THROWS_WITH_AS(run1("Add", {a, f32({3}, {1, 2, 3})}, 6, at),
+                       doctest::Contains("does not place B"), engine::Error);
 }
 
 TEST_CASE("Clip: opset 6 attributes vs opset 13 optional inputs") {
@@ -552,4 +572,36 @@ TEST_CASE("large broadcasts split across threads") {
   Tensor ab = run1("Add", {f32({R, C}, a), f32({C}, b)});
   check_close(run1("Add", {ab, f32({R, 1}, c)}), want, {R, C});
   check_close(run1("Sum", {f32({R, 1}, c), f32({C}, b), f32({}, {0.5f})}), want, {R, C});
+}
+
+TEST_CASE("extra ops: trig, IsNaN/IsInf, BitShift, Shrink, Hardmax") {
+  check_close(run1("Cosh", {f32({2}, {0, 1})}), {1, 1.543080635f}, {2});
+  check_close(run1("Atan", {f32({2}, {0, 1})}), {0, 0.785398163f}, {2});
+  const float inf = std::numeric_limits<float>::infinity();
+  check_bools(run1("IsNaN", {f32({3}, {NAN, 1, inf})}), {true, false, false}, {3});
+  check_bools(run1("IsInf", {f32({4}, {-inf, 1, inf, NAN})}), {true, false, true, false}, {4});
+  check_bools(run1("IsInf", {f32({2}, {-inf, inf})}, 17, attrs_i("detect_negative", 0)),
+              {false, true}, {2});
+  engine::Attributes left;
+  left.set("direction", std::string("LEFT"));
+  check_ints(run1("BitShift",
+                  {Tensor::from_vector<uint8_t>({3}, {1, 3, 255}),
+                   Tensor::from_vector<uint8_t>({3}, {2, 1, 9})},
+                  17, left),
+             {4, 6, 0}, {3});
+  engine::Attributes bad;
+  bad.set("direction", std::string("UP"));
+  CHECK_THROWS_AS(
+      run1("BitShift",
+           {Tensor::from_vector<uint8_t>({1}, {1}), Tensor::from_vector<uint8_t>({1}, {1})}, 17,
+           bad),
+      engine::Error);
+  engine::Attributes sh;
+  sh.set("lambd", 1.0f);
+  sh.set("bias", 0.5f);
+  check_close(run1("Shrink", {f32({5}, {-2, -1, 0, 1, 2})}, 17, sh), {-1.5f, 0, 0, 0, 1.5f}, {5});
+  // Hardmax: first maximum wins; opset 13 along the last axis, opset 11 over flattened rows.
+  Tensor x = f32({2, 3}, {1, 3, 3, 0, -1, -2});
+  check_close(run1("Hardmax", {x}, 13), {0, 1, 0, 1, 0, 0}, {2, 3});
+  check_close(run1("Hardmax", {x}, 11, attrs_i("axis", 0)), {0, 1, 0, 0, 0, 0}, {2, 3});
 }
