@@ -16,8 +16,8 @@ static std::vector<IoInfo> io_infos(const Graph& g, const std::vector<int>& ids)
 Model Model::from_graph(Graph g, ModelInfo info, const ModelOptions& opt) {
   run_passes(g, PassContext{reference_registry()}, opt.passes);
   Model m;
-  m.exec_ = std::make_shared<Executor>(std::make_shared<const Graph>(std::move(g)),
-                                       reference_registry());
+  m.exec_ =
+      std::make_shared<Executor>(std::make_shared<const Graph>(std::move(g)), reference_registry());
   m.info_ = std::move(info);
   m.opt_ = opt;
   m.inputs_ = io_infos(m.graph(), m.graph().inputs);
@@ -36,7 +36,6 @@ Model Model::load_from_memory(const std::string& bytes, const ModelOptions& opt)
   Graph g = load_onnx_bytes(bytes, reference_registry(), opt.load, &info);
   return from_graph(std::move(g), std::move(info), opt);
 }
-
 
 std::vector<Tensor> Model::run(const std::vector<Tensor>& inputs, const RunOptions& opt) const {
   RunOptions o = opt;

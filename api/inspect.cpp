@@ -99,7 +99,8 @@ std::string format_report(const Model& m, const ModelReport& r) {
     const NodeReport& n = r.nodes[i];
     os << std::setw(4) << i << "  " << n.op_type << " '" << n.name << "'";
     if (n.folded) os << "  [folded at plan time]";
-    if (n.flops) os << "  " << std::fixed << std::setprecision(2) << double(n.flops) / 1e6 << " MFLOP";
+    if (n.flops)
+      os << "  " << std::fixed << std::setprecision(2) << double(n.flops) / 1e6 << " MFLOP";
     os << "\n";
     for (const auto& s : n.inputs) os << "        in  " << s << "\n";
     for (const auto& s : n.outputs) os << "        out " << s << "\n";
@@ -108,8 +109,9 @@ std::string format_report(const Model& m, const ModelReport& r) {
   os << "parameters: " << r.parameters << " (" << human_bytes(double(r.parameter_bytes)) << ")\n";
   os << "FLOPs (Conv/Gemm/MatMul, batch " << r.batch << "): " << std::fixed << std::setprecision(3)
      << double(r.flops) / 1e9 << " G\n";
-  os << "planned activation memory (batch " << r.batch << "): " << human_bytes(double(r.arena_bytes))
-     << " peak, " << human_bytes(double(r.unplanned_bytes)) << " without buffer reuse\n";
+  os << "planned activation memory (batch " << r.batch
+     << "): " << human_bytes(double(r.arena_bytes)) << " peak, "
+     << human_bytes(double(r.unplanned_bytes)) << " without buffer reuse\n";
   return os.str();
 }
 

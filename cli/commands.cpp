@@ -12,13 +12,13 @@
 #include <iostream>
 #include <random>
 
+#include <nlohmann/json.hpp>
 #include "cli/inputs.h"
 #include "engine/engine.h"
 #include "engine/inspect.h"
 #include "frontend/dataset.h"
 #include "frontend/npy.h"
 #include "frontend/tensor_proto.h"
-#include <nlohmann/json.hpp>
 
 namespace engine::cli {
 
@@ -33,13 +33,17 @@ double ms_since(Clock::time_point t) {
 
 void PreprocessFlags::add(CLI::App* cmd) {
   cmd->add_option("--resize", resize, "Resize the shorter image side to S pixels (bilinear)")
-      ->check(CLI::NonNegativeNumber)->group("Preprocessing");
-  cmd->add_option("--crop", crop, "Centre crop to SxS")->check(CLI::NonNegativeNumber)
+      ->check(CLI::NonNegativeNumber)
+      ->group("Preprocessing");
+  cmd->add_option("--crop", crop, "Centre crop to SxS")
+      ->check(CLI::NonNegativeNumber)
       ->group("Preprocessing");
   cmd->add_option("--pad", pad, "Zero-pad P pixels on every side (raw pixels, before scaling)")
-      ->check(CLI::NonNegativeNumber)->group("Preprocessing");
+      ->check(CLI::NonNegativeNumber)
+      ->group("Preprocessing");
   cmd->add_option("--channels", channels, "1 = gray, 3 = RGB (gray replicated); default: model")
-      ->check(CLI::IsMember({0, 1, 3}))->group("Preprocessing");
+      ->check(CLI::IsMember({0, 1, 3}))
+      ->group("Preprocessing");
   cmd->add_flag("--bgr", bgr, "Channel order B,G,R (Caffe models)")->group("Preprocessing");
   cmd->add_option("--scale", scale, "Multiply pixels by F, e.g. 1/255 or 0.0039")
       ->group("Preprocessing");
@@ -80,9 +84,10 @@ Commands::Commands(CLI::App& app) {
   eval_cmd_ = app.add_subcommand("eval", "Accuracy, loss and speed over a labeled data set");
   model_.add(eval_cmd_);
   pre_.add(eval_cmd_);
-  eval_cmd_->add_option("--data", data_,
-                        "Image folder (one sub-folder per class), a 'path label' list file, "
-                        "or an IDX image file (with --labels)")
+  eval_cmd_
+      ->add_option("--data", data_,
+                   "Image folder (one sub-folder per class), a 'path label' list file, "
+                   "or an IDX image file (with --labels)")
       ->required();
   eval_cmd_->add_option("--labels", eval_labels_, "IDX label file (with an IDX --data)");
   eval_cmd_->add_option("--limit", limit_, "Evaluate only the first N items")
@@ -93,7 +98,8 @@ Commands::Commands(CLI::App& app) {
   eval_cmd_->add_option("--save-preds", save_preds_,
                         "Write the predicted class of every item, one byte each");
 
-  inspect_cmd_ = app.add_subcommand("inspect", "Print the graph, shapes, parameters, FLOPs, memory");
+  inspect_cmd_ =
+      app.add_subcommand("inspect", "Print the graph, shapes, parameters, FLOPs, memory");
   model_.add(inspect_cmd_);
   inspect_cmd_->add_option("--after", after_, "Show the graph after this pass");
   inspect_cmd_->add_option("--batch", batch_, "Batch size for shapes and memory")
@@ -152,8 +158,7 @@ int Commands::run_run() {
   Model m = Model::load(model_.model, model_options(model_));
   const double load_ms = ms_since(t0);
   std::vector<std::string> names;
-  std::vector<Tensor> inputs =
-      load_run_inputs(m, inputs_, pre_, random_, batch_, seed_, &names);
+  std::vector<Tensor> inputs = load_run_inputs(m, inputs_, pre_, random_, batch_, seed_, &names);
   std::cout << "model " << model_.model << ": loaded in " << std::fixed << std::setprecision(1)
             << load_ms << " ms\n";
   for (size_t i = 0; i < inputs.size(); ++i)
@@ -173,7 +178,8 @@ int Commands::run_run() {
     std::cout << "output " << out_info[i].name << " " << dims_str(outs[i].shape()) << " "
               << dtype_name(outs[i].dtype()) << "\n";
   std::cout << "time: first run " << std::setprecision(2) << first << " ms";
-  if (repeat_ > 1) std::cout << ", median of " << repeat_ << " " << times[times.size() / 2] << " ms";
+  if (repeat_ > 1)
+    std::cout << ", median of " << repeat_ << " " << times[times.size() / 2] << " ms";
   std::cout << "\n";
 
   std::vector<std::string> labels;
@@ -224,7 +230,8 @@ int Commands::run_eval() {
                m.inputs().size());
   const PreprocessOptions pre = make_preprocess(pre_, m);
   Dataset ds = Dataset::open(data_, eval_labels_, pre);
-  ENGINE_CHECK(ds.labeled(), data_, ": eval needs labels (an image folder with class sub-folders, "
+  ENGINE_CHECK(ds.labeled(), data_,
+               ": eval needs labels (an image folder with class sub-folders, "
                "a 'path label' list file, or IDX images with --labels)");
   const int64_t n = limit_ > 0 ? std::min(limit_, ds.size()) : ds.size();
   ENGINE_CHECK(n > 0, data_, ": the data set is empty");
@@ -272,8 +279,9 @@ int Commands::run_eval() {
     seen += count;
     if (progress) {
       const int width = 40, filled = int(width * seen / n);
-      std::cerr << "\r[" << std::string(size_t(filled), '=') << std::string(size_t(width - filled), ' ')
-                << "] " << seen << "/" << n << std::flush;
+      std::cerr << "\r[" << std::string(size_t(filled), '=')
+                << std::string(size_t(width - filled), ' ') << "] " << seen << "/" << n
+                << std::flush;
     }
   }
   if (progress) std::cerr << "\n";
@@ -298,7 +306,8 @@ int Commands::run_eval() {
               << "top-1: " << j["top1"].get<double>() << " % (" << correct << " correct)\n"
               << "top-5: " << j["top5"].get<double>() << " %\n"
               << std::setprecision(4) << "loss (mean cross-entropy): " << j["loss"].get<double>()
-              << "\n" << std::setprecision(1) << "speed: " << j["images_per_s"].get<double>()
+              << "\n"
+              << std::setprecision(1) << "speed: " << j["images_per_s"].get<double>()
               << " images/s inference, " << j["images_per_s_with_loading"].get<double>()
               << " images/s with loading\n"
               << "model size: " << m.info().file_bytes << " bytes\n";

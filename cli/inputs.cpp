@@ -78,8 +78,8 @@ Tensor fit_rank(Tensor t, const IoInfo& in, const std::string& path) {
 }
 
 // Reads one input argument: a tensor file, or images (possibly several items from IDX).
-Tensor load_arg(const std::vector<std::string>& paths, const IoInfo& in, const PreprocessOptions& pre,
-                int64_t batch, std::vector<std::string>* names) {
+Tensor load_arg(const std::vector<std::string>& paths, const IoInfo& in,
+                const PreprocessOptions& pre, int64_t batch, std::vector<std::string>* names) {
   std::vector<Tensor> items;
   std::vector<std::string> item_names;
   std::vector<Tensor> tensors;

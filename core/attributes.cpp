@@ -11,15 +11,15 @@ const T* Attributes::find(const std::string& name) const {
   return v;
 }
 
-#define ENGINE_ATTR_GETTERS(T, getter, what)                                   \
-  T Attributes::getter(const std::string& name, T def) const {                 \
-    const T* v = find<T>(name);                                                \
-    return v ? *v : def;                                                       \
-  }                                                                            \
-  T Attributes::getter(const std::string& name) const {                        \
-    const T* v = find<T>(name);                                                \
-    ENGINE_CHECK(v, "required " what " attribute '", name, "' is missing");    \
-    return *v;                                                                 \
+#define ENGINE_ATTR_GETTERS(T, getter, what)                                \
+  T Attributes::getter(const std::string& name, T def) const {              \
+    const T* v = find<T>(name);                                             \
+    return v ? *v : def;                                                    \
+  }                                                                         \
+  T Attributes::getter(const std::string& name) const {                     \
+    const T* v = find<T>(name);                                             \
+    ENGINE_CHECK(v, "required " what " attribute '", name, "' is missing"); \
+    return *v;                                                              \
   }
 
 ENGINE_ATTR_GETTERS(int64_t, get_int, "integer")

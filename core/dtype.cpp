@@ -6,59 +6,110 @@ namespace engine {
 
 size_t dtype_size(DType t) {
   switch (t) {
-    case DType::F32: case DType::I32: case DType::U32: return 4;
-    case DType::U8: case DType::I8: case DType::Bool: return 1;
-    case DType::U16: case DType::I16: case DType::F16: return 2;
-    case DType::I64: case DType::F64: case DType::U64: return 8;
-    default: return 0;
+    case DType::F32:
+    case DType::I32:
+    case DType::U32:
+      return 4;
+    case DType::U8:
+    case DType::I8:
+    case DType::Bool:
+      return 1;
+    case DType::U16:
+    case DType::I16:
+    case DType::F16:
+      return 2;
+    case DType::I64:
+    case DType::F64:
+    case DType::U64:
+      return 8;
+    default:
+      return 0;
   }
 }
 
 const char* dtype_name(DType t) {
   switch (t) {
-    case DType::F32: return "float32";
-    case DType::U8: return "uint8";
-    case DType::I8: return "int8";
-    case DType::U16: return "uint16";
-    case DType::I16: return "int16";
-    case DType::I32: return "int32";
-    case DType::I64: return "int64";
-    case DType::String: return "string";
-    case DType::Bool: return "bool";
-    case DType::F16: return "float16";
-    case DType::F64: return "float64";
-    case DType::U32: return "uint32";
-    case DType::U64: return "uint64";
-    default: return "undefined";
+    case DType::F32:
+      return "float32";
+    case DType::U8:
+      return "uint8";
+    case DType::I8:
+      return "int8";
+    case DType::U16:
+      return "uint16";
+    case DType::I16:
+      return "int16";
+    case DType::I32:
+      return "int32";
+    case DType::I64:
+      return "int64";
+    case DType::String:
+      return "string";
+    case DType::Bool:
+      return "bool";
+    case DType::F16:
+      return "float16";
+    case DType::F64:
+      return "float64";
+    case DType::U32:
+      return "uint32";
+    case DType::U64:
+      return "uint64";
+    default:
+      return "undefined";
   }
 }
 
 DType dtype_from_onnx(int onnx_type) {
   switch (onnx_type) {
-    case 1: return DType::F32;
-    case 2: return DType::U8;
-    case 3: return DType::I8;
-    case 4: return DType::U16;
-    case 5: return DType::I16;
-    case 6: return DType::I32;
-    case 7: return DType::I64;
-    case 8: return DType::String;
-    case 9: return DType::Bool;
-    case 10: return DType::F16;
-    case 11: return DType::F64;
-    case 12: return DType::U32;
-    case 13: return DType::U64;
-    default: return DType::Undefined;
+    case 1:
+      return DType::F32;
+    case 2:
+      return DType::U8;
+    case 3:
+      return DType::I8;
+    case 4:
+      return DType::U16;
+    case 5:
+      return DType::I16;
+    case 6:
+      return DType::I32;
+    case 7:
+      return DType::I64;
+    case 8:
+      return DType::String;
+    case 9:
+      return DType::Bool;
+    case 10:
+      return DType::F16;
+    case 11:
+      return DType::F64;
+    case 12:
+      return DType::U32;
+    case 13:
+      return DType::U64;
+    default:
+      return DType::Undefined;
   }
 }
 
-bool dtype_is_float(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::F64; }
+bool dtype_is_float(DType t) {
+  return t == DType::F32 || t == DType::F16 || t == DType::F64;
+}
 
 bool dtype_is_integer(DType t) {
   switch (t) {
-    case DType::U8: case DType::I8: case DType::U16: case DType::I16: case DType::I32:
-    case DType::I64: case DType::U32: case DType::U64: return true;
-    default: return false;
+    case DType::U8:
+    case DType::I8:
+    case DType::U16:
+    case DType::I16:
+    case DType::I32:
+    case DType::I64:
+    case DType::U32:
+    case DType::U64:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -96,8 +147,8 @@ uint16_t float_to_half(float f) {
   const uint32_t absx = x & 0x7fffffffu;
   if (absx >= 0x7f800000u) return sign | 0x7c00 | (absx > 0x7f800000u ? 0x200 : 0);  // inf/nan
   if (absx >= 0x477ff000u) return sign | 0x7c00;  // rounds to >= 65520: overflow to inf
-  if (absx < 0x38800000u) {  // result is subnormal or zero
-    if (absx < 0x33000000u) return sign;  // below half of the smallest subnormal
+  if (absx < 0x38800000u) {                       // result is subnormal or zero
+    if (absx < 0x33000000u) return sign;          // below half of the smallest subnormal
     const uint32_t e = absx >> 23;
     const uint32_t m = (absx & 0x7fffff) | 0x800000;
     const uint32_t shift = 126 - e;  // 113 - e + 13

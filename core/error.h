@@ -27,7 +27,7 @@ template <class... Args>
 }  // namespace engine
 
 // Arguments are only evaluated when the condition is false.
-#define ENGINE_CHECK(cond, ...)                         \
-  do {                                                  \
-    if (!(cond)) ::engine::fail(__VA_ARGS__);           \
+#define ENGINE_CHECK(cond, ...)               \
+  do {                                        \
+    if (!(cond)) ::engine::fail(__VA_ARGS__); \
   } while (0)

@@ -76,7 +76,9 @@ std::vector<Tensor> eval_node(const OpRegistry& reg, const Node& node,
   });
 }
 
-bool is_plan_time_input(const Tensor& t) { return t.numel() <= 64; }
+bool is_plan_time_input(const Tensor& t) {
+  return t.numel() <= 64;
+}
 
 Plan build_plan(const Graph& g, const OpRegistry& reg, const std::vector<Dims>& input_shapes,
                 const std::vector<Tensor>& input_values) {
@@ -135,7 +137,8 @@ Plan build_plan(const Graph& g, const OpRegistry& reg, const std::vector<Dims>& 
     if (outputs_known) continue;
     if (all_known) {
       std::vector<Tensor> outs = eval_node(reg, node, in_t);
-      for (size_t o = 0; o < outs.size(); ++o) p.known[size_t(node.outputs[o])] = std::move(outs[o]);
+      for (size_t o = 0; o < outs.size(); ++o)
+        p.known[size_t(node.outputs[o])] = std::move(outs[o]);
       continue;
     }
     const int step = int(p.steps.size());
@@ -187,8 +190,8 @@ std::shared_ptr<const Plan> Executor::plan_for(const std::vector<Dims>& input_sh
 
 void Executor::check_inputs(const std::vector<Tensor>& inputs) const {
   const Graph& g = *graph_;
-  ENGINE_CHECK(inputs.size() == g.inputs.size(), "the model has ", g.inputs.size(),
-               " inputs, got ", inputs.size());
+  ENGINE_CHECK(inputs.size() == g.inputs.size(), "the model has ", g.inputs.size(), " inputs, got ",
+               inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Value& v = g.value(g.inputs[i]);
     const Tensor& t = inputs[i];

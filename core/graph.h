@@ -34,8 +34,8 @@ constexpr int kNoValue = -1;  // an omitted optional input
 struct Node {
   std::string name;
   std::string op_type;
-  std::string domain;  // "" = default ONNX domain
-  int opset = 0;       // opset version of `domain` imported by the model
+  std::string domain;        // "" = default ONNX domain
+  int opset = 0;             // opset version of `domain` imported by the model
   std::vector<int> inputs;   // value ids, kNoValue for omitted optional inputs
   std::vector<int> outputs;  // value ids
   Attributes attrs;
@@ -51,7 +51,7 @@ class Graph {
   std::vector<int> outputs;
   int opset = 0;  // default-domain opset
 
-  int add_value(const std::string& name);  // returns existing id if the name exists
+  int add_value(const std::string& name);         // returns existing id if the name exists
   int find_value(const std::string& name) const;  // -1 if absent
   Value& value(int id) { return values.at(size_t(id)); }
   const Value& value(int id) const { return values.at(size_t(id)); }

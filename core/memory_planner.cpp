@@ -8,12 +8,13 @@ namespace engine {
 MemoryPlan plan_memory(const std::vector<BufferRequest>& requests) {
   MemoryPlan plan;
   plan.offsets.assign(requests.size(), 0);
-  auto aligned = [](size_t b) { return (b + kBufferAlignment - 1) / kBufferAlignment * kBufferAlignment; };
+  auto aligned = [](size_t b) {
+    return (b + kBufferAlignment - 1) / kBufferAlignment * kBufferAlignment;
+  };
   std::vector<size_t> order(requests.size());
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return requests[a].bytes > requests[b].bytes;
-  });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return requests[a].bytes > requests[b].bytes; });
   struct Placed {
     size_t offset, size;
     int first, last;

@@ -9,7 +9,8 @@ const InferContext::Input& InferContext::input(int i) const {
 
 const Tensor& InferContext::value(int i) const {
   const Tensor* t = value_or_null(i);
-  ENGINE_CHECK(t, "input ", i, " must be a constant (or computable from shapes); it depends on "
+  ENGINE_CHECK(t, "input ", i,
+               " must be a constant (or computable from shapes); it depends on "
                "run-time data, which this engine does not support for this input");
   return *t;
 }

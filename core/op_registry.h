@@ -30,7 +30,9 @@ class InferContext {
   int num_inputs() const { return int(inputs_.size()); }
   int num_outputs() const { return int(outputs_.size()); }
   // An input counts as present if it exists and was not omitted ("" in ONNX).
-  bool has_input(int i) const { return i < num_inputs() && inputs_[size_t(i)].dtype != DType::Undefined; }
+  bool has_input(int i) const {
+    return i < num_inputs() && inputs_[size_t(i)].dtype != DType::Undefined;
+  }
   DType dtype(int i) const { return input(i).dtype; }
   const Dims& shape(int i) const { return input(i).shape; }
   int rank(int i) const { return int(input(i).shape.size()); }

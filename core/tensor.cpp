@@ -58,8 +58,7 @@ Tensor Tensor::reshaped(Dims shape) const {
   Tensor t = *this;
   t.shape_ = std::move(shape);
   t.numel_ = checked_numel(t.shape_);
-  ENGINE_CHECK(t.numel_ == numel_, "cannot reshape ", dims_str(shape_), " to ",
-               dims_str(t.shape_));
+  ENGINE_CHECK(t.numel_ == numel_, "cannot reshape ", dims_str(shape_), " to ", dims_str(t.shape_));
   return t;
 }
 

@@ -28,8 +28,8 @@ class Tensor {
   template <class T>
   static Tensor from_vector(Dims shape, const std::vector<T>& v) {
     Tensor t(DTypeOf<T>::value, std::move(shape));
-    ENGINE_CHECK(size_t(t.numel()) == v.size(), "from_vector: ", v.size(),
-                 " values for shape ", dims_str(t.shape()));
+    ENGINE_CHECK(size_t(t.numel()) == v.size(), "from_vector: ", v.size(), " values for shape ",
+                 dims_str(t.shape()));
     for (size_t i = 0; i < v.size(); ++i) t.data<T>()[i] = v[i];
     return t;
   }

@@ -25,12 +25,18 @@ AttrValue convert_attribute(const onnx::AttributeProto& a, const TensorProtoOpti
   ENGINE_CHECK(a.ref_attr_name().empty(), where, ": attribute '", a.name(),
                "' refers to a function attribute, which is not supported");
   switch (a.type()) {
-    case A::INT: return int64_t(a.i());
-    case A::FLOAT: return a.f();
-    case A::STRING: return a.s();
-    case A::INTS: return std::vector<int64_t>(a.ints().begin(), a.ints().end());
-    case A::FLOATS: return std::vector<float>(a.floats().begin(), a.floats().end());
-    case A::STRINGS: return std::vector<std::string>(a.strings().begin(), a.strings().end());
+    case A::INT:
+      return int64_t(a.i());
+    case A::FLOAT:
+      return a.f();
+    case A::STRING:
+      return a.s();
+    case A::INTS:
+      return std::vector<int64_t>(a.ints().begin(), a.ints().end());
+    case A::FLOATS:
+      return std::vector<float>(a.floats().begin(), a.floats().end());
+    case A::STRINGS:
+      return std::vector<std::string>(a.strings().begin(), a.strings().end());
     case A::TENSOR: {
       TensorProtoOptions o = topt;
       o.what = where + " attribute '" + a.name() + "'";

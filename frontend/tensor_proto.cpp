@@ -56,9 +56,12 @@ std::string read_external(const onnx::TensorProto& p, const TensorProtoOptions& 
   std::string location;
   int64_t offset = 0, length = -1;
   for (const auto& kv : p.external_data()) {
-    if (kv.key() == "location") location = kv.value();
-    else if (kv.key() == "offset") offset = std::stoll(kv.value());
-    else if (kv.key() == "length") length = std::stoll(kv.value());
+    if (kv.key() == "location")
+      location = kv.value();
+    else if (kv.key() == "offset")
+      offset = std::stoll(kv.value());
+    else if (kv.key() == "length")
+      length = std::stoll(kv.value());
   }
   ENGINE_CHECK(!location.empty(), opt.what, ": external data without a location");
   ENGINE_CHECK(!opt.base_dir.empty(), opt.what, ": external data '", location,
@@ -128,11 +131,22 @@ Tensor tensor_from_proto(const onnx::TensorProto& p, const TensorProtoOptions& o
   if (!raw) {
     int64_t have = 0;
     switch (dt) {
-      case DType::F32: have = p.float_data_size(); break;
-      case DType::F64: have = p.double_data_size(); break;
-      case DType::I64: have = p.int64_data_size(); break;
-      case DType::U32: case DType::U64: have = p.uint64_data_size(); break;
-      default: have = p.int32_data_size(); break;
+      case DType::F32:
+        have = p.float_data_size();
+        break;
+      case DType::F64:
+        have = p.double_data_size();
+        break;
+      case DType::I64:
+        have = p.int64_data_size();
+        break;
+      case DType::U32:
+      case DType::U64:
+        have = p.uint64_data_size();
+        break;
+      default:
+        have = p.int32_data_size();
+        break;
     }
     ENGINE_CHECK(have == n, opt.what, ": holds ", have, " values but shape ", dims_str(dims),
                  " needs ", n);
@@ -142,16 +156,23 @@ Tensor tensor_from_proto(const onnx::TensorProto& p, const TensorProtoOptions& o
     if (nbytes) std::memcpy(t.raw(), raw->data(), nbytes);  // ONNX raw data is little-endian
   } else {
     switch (dt) {
-      case DType::F32: check_count(p.float_data(), n, opt, "float_data");
-        std::copy(p.float_data().begin(), p.float_data().end(), t.data<float>()); break;
-      case DType::F64: check_count(p.double_data(), n, opt, "double_data");
-        std::copy(p.double_data().begin(), p.double_data().end(), t.data<double>()); break;
-      case DType::I64: check_count(p.int64_data(), n, opt, "int64_data");
-        std::copy(p.int64_data().begin(), p.int64_data().end(), t.data<int64_t>()); break;
+      case DType::F32:
+        check_count(p.float_data(), n, opt, "float_data");
+        std::copy(p.float_data().begin(), p.float_data().end(), t.data<float>());
+        break;
+      case DType::F64:
+        check_count(p.double_data(), n, opt, "double_data");
+        std::copy(p.double_data().begin(), p.double_data().end(), t.data<double>());
+        break;
+      case DType::I64:
+        check_count(p.int64_data(), n, opt, "int64_data");
+        std::copy(p.int64_data().begin(), p.int64_data().end(), t.data<int64_t>());
+        break;
       case DType::U32:
         for (int64_t i = 0; i < n; ++i) t.data<uint32_t>()[i] = uint32_t(p.uint64_data(int(i)));
         break;
-      case DType::U64: std::copy(p.uint64_data().begin(), p.uint64_data().end(), t.data<uint64_t>());
+      case DType::U64:
+        std::copy(p.uint64_data().begin(), p.uint64_data().end(), t.data<uint64_t>());
         break;
       case DType::F16: {
         auto* d = static_cast<uint16_t*>(t.raw());

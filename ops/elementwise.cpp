@@ -52,8 +52,7 @@ OpSchema with_legacy_broadcast(OpSchema s) {
   s.infer = [infer](InferContext& ctx) {
     if (!is_legacy_broadcast(ctx.node()) || ctx.num_inputs() != 2) return infer(ctx);
     std::vector<InferContext::Input> in;
-    for (int i = 0; i < 2; ++i)
-      in.push_back({ctx.dtype(i), ctx.shape(i), ctx.value_or_null(i)});
+    for (int i = 0; i < 2; ++i) in.push_back({ctx.dtype(i), ctx.shape(i), ctx.value_or_null(i)});
     in[1].shape = legacy_b_shape(ctx.node(), ctx.shape(0), ctx.shape(1));
     Tensor reshaped;
     if (in[1].value) {

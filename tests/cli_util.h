@@ -33,8 +33,10 @@ inline CliResult run_cli(const std::string& args, bool with_stderr = true) {
   size_t n;
   while ((n = fread(buf.data(), 1, buf.size(), f)) > 0) r.out.append(buf.data(), n);
   const int status = pclose(f);
-  if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-  else r.exit_code = 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);  // a crash
+  if (WIFEXITED(status))
+    r.exit_code = WEXITSTATUS(status);
+  else
+    r.exit_code = 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);  // a crash
   return r;
 }
 

@@ -49,7 +49,8 @@ class ModelBuilder {
     a->set_type(onnx::AttributeProto::INT);
     a->set_i(v);
   }
-  static void attr_ints(onnx::NodeProto& n, const std::string& name, const std::vector<int64_t>& v) {
+  static void attr_ints(onnx::NodeProto& n, const std::string& name,
+                        const std::vector<int64_t>& v) {
     auto* a = n.add_attribute();
     a->set_name(name);
     a->set_type(onnx::AttributeProto::INTS);
@@ -67,8 +68,10 @@ class ModelBuilder {
     auto* sh = tt->mutable_shape();
     for (int64_t d : dims) {
       auto* dim = sh->add_dim();
-      if (d < 0) dim->set_dim_param("N");
-      else dim->set_dim_value(d);
+      if (d < 0)
+        dim->set_dim_param("N");
+      else
+        dim->set_dim_value(d);
     }
   }
   onnx::ModelProto m_;

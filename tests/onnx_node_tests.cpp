@@ -29,7 +29,8 @@ std::map<std::string, std::string> read_skips(const std::string& path) {
     if (line.empty() || line[0] == '#') continue;
     auto sp = line.find_first_of(" \t");
     std::string name = line.substr(0, sp);
-    std::string reason = sp == std::string::npos ? "" : line.substr(line.find_first_not_of(" \t", sp));
+    std::string reason =
+        sp == std::string::npos ? "" : line.substr(line.find_first_not_of(" \t", sp));
     if (reason.empty()) fail(path, ": entry '", name, "' has no reason");
     skips[name] = reason;
   }
@@ -88,8 +89,8 @@ std::string run_test(const fs::path& dir) {
     for (size_t i = 0; i < wants.size(); ++i) {
       std::string d = compare(outs[i], read_tensor_pb(wants[i].string()));
       if (!d.empty())
-        return str_cat(e.path().filename().string(), " output ", i, " ('",
-                       m.outputs()[i].name, "'): ", d);
+        return str_cat(e.path().filename().string(), " output ", i, " ('", m.outputs()[i].name,
+                       "'): ", d);
     }
   }
   if (sets == 0) return "no test_data_set folders";
@@ -103,10 +104,14 @@ int main(int argc, char** argv) {
   bool verbose = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--data" && i + 1 < argc) data = argv[++i];
-    else if (a == "--skips" && i + 1 < argc) skips_path = argv[++i];
-    else if (a == "--filter" && i + 1 < argc) filter = argv[++i];
-    else if (a == "--verbose") verbose = true;
+    if (a == "--data" && i + 1 < argc)
+      data = argv[++i];
+    else if (a == "--skips" && i + 1 < argc)
+      skips_path = argv[++i];
+    else if (a == "--filter" && i + 1 < argc)
+      filter = argv[++i];
+    else if (a == "--verbose")
+      verbose = true;
     else {
       std::cerr << "usage: onnx_node_tests [--data DIR] [--skips FILE] [--filter S] [--verbose]\n";
       return 2;
@@ -173,8 +178,7 @@ int main(int argc, char** argv) {
     std::cout << "unsupported operators (first one per skipped test):\n";
     for (auto& [op, n] : missing_ops) std::cout << "  " << op << " " << n << "\n";
   }
-  std::cout << "onnx node tests: " << passed << " passed, " << failed << " failed, "
-            << unsupported << " skipped (unsupported ops), " << listed
-            << " skipped (listed in the skip file)\n";
+  std::cout << "onnx node tests: " << passed << " passed, " << failed << " failed, " << unsupported
+            << " skipped (unsupported ops), " << listed << " skipped (listed in the skip file)\n";
   return failed == 0 ? 0 : 1;
 }

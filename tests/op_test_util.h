@@ -31,7 +31,8 @@ inline std::vector<Tensor> run_node(const OpRegistry& reg, const NodeSpec& spec,
   node.domain = spec.domain;
   node.opset = spec.opset;
   node.attrs = spec.attrs;
-  for (size_t i = 0; i < inputs.size(); ++i) node.inputs.push_back(inputs[i].defined() ? int(i) : kNoValue);
+  for (size_t i = 0; i < inputs.size(); ++i)
+    node.inputs.push_back(inputs[i].defined() ? int(i) : kNoValue);
   for (int i = 0; i < spec.num_outputs; ++i) node.outputs.push_back(int(inputs.size()) + i);
   if (s->validate) s->validate(node);
   std::vector<InferContext::Input> in;

@@ -94,12 +94,13 @@ TEST_SUITE("cli") {
     const std::string wrong_npy = (t.path / "wrong.npy").string();
     write_npy(wrong_npy, Tensor(DType::F32, {1, 28}));
     // A valid .npy header declaring 10^15 floats in a tiny file.
-    std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 1000000, 1000), }";
+    std::string header =
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 1000000, 1000), }";
     while ((10 + header.size() + 1) % 64) header += ' ';
     header += '\n';
-    const std::string huge_npy = t.file(
-        "huge.npy", std::string("\x93NUMPY\x01\x00", 8) + char(header.size() & 0xff) +
-                        char(header.size() >> 8) + header);
+    const std::string huge_npy =
+        t.file("huge.npy", std::string("\x93NUMPY\x01\x00", 8) + char(header.size() & 0xff) +
+                               char(header.size() >> 8) + header);
     engine::test::ModelBuilder mb;
     mb.input("x", {1, 2});
     mb.node("Relu", {"x"}, {"a"});

@@ -59,7 +59,9 @@ TEST_CASE("memory planner reuses buffers whose lifetimes do not overlap") {
 }
 
 namespace {
-Tensor ftensor(Dims d, std::vector<float> v) { return Tensor::from_vector<float>(d, v); }
+Tensor ftensor(Dims d, std::vector<float> v) {
+  return Tensor::from_vector<float>(d, v);
+}
 }  // namespace
 
 TEST_CASE("executor: dynamic batch, shape subgraph folded at plan time, identity removal") {
@@ -128,8 +130,14 @@ TEST_CASE("loader: clean errors on malformed models") {
     mb.input("x", {1, 2});
     mb.node("Relu", {"x"}, {"y"});
     mb.output("y");
-    mb.proto().mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()
-        ->mutable_shape()->mutable_dim(1)->set_dim_value(-4);
+    mb.proto()
+        .mutable_graph()
+        ->mutable_input(0)
+        ->mutable_type()
+        ->mutable_tensor_type()
+        ->mutable_shape()
+        ->mutable_dim(1)
+        ->set_dim_value(-4);
     CHECK_THROWS_WITH_AS(load_onnx_bytes(mb.bytes(), reg),
                          doctest::Contains("negative dimension -4"), Error);
   }

@@ -19,7 +19,7 @@ namespace fs = std::filesystem;
 namespace {
 
 const std::string kFashionModels[] = {"resnet18_fp32", "vgg16_bn_fp16w", "mobilenet_v2_fp32",
-                                "mobilenet_v2_bn_fp32"};
+                                      "mobilenet_v2_bn_fp32"};
 
 // Correct count per model from reference/results.jsonl.
 int reference_correct(const std::string& dir, const std::string& model) {
@@ -55,7 +55,8 @@ TEST_SUITE("models") {
       REQUIRE(out[0].shape() == want.shape());
       double max_err = 0;
       for (int64_t i = 0; i < want.numel(); ++i)
-        max_err = std::max(max_err, double(std::abs(out[0].data<float>()[i] - want.data<float>()[i])));
+        max_err =
+            std::max(max_err, double(std::abs(out[0].data<float>()[i] - want.data<float>()[i])));
       MESSAGE(name, ": max |logit diff| vs ONNX Runtime = ", max_err);
       CHECK(max_err < 1e-3);
     }
@@ -85,8 +86,8 @@ TEST_SUITE("models") {
       // Agreement with ONNX Runtime's predictions, image by image.
       std::string ours, theirs;
       {
-        std::ifstream a(preds, std::ios::binary), b(dir + "/models/fashion/reference/" + name + ".pred.u8",
-                                                    std::ios::binary);
+        std::ifstream a(preds, std::ios::binary),
+            b(dir + "/models/fashion/reference/" + name + ".pred.u8", std::ios::binary);
         ours.assign(std::istreambuf_iterator<char>(a), {});
         theirs.assign(std::istreambuf_iterator<char>(b), {});
       }
@@ -109,7 +110,8 @@ TEST_SUITE("models") {
         false);
     REQUIRE_MESSAGE(r.exit_code == 0, r.out);
     auto j = nlohmann::json::parse(r.out);
-    MESSAGE("squeezenet1.1: top-1 ", j["top1"], " %, top-5 ", j["top5"], " % (reference 60.9 / 82.4)");
+    MESSAGE("squeezenet1.1: top-1 ", j["top1"], " %, top-5 ", j["top5"],
+            " % (reference 60.9 / 82.4)");
     CHECK(j["images"] == 1000);
     CHECK(std::abs(j["top1"].get<double>() - 60.9) <= 0.2 + 1e-9);
     CHECK(std::abs(j["top5"].get<double>() - 82.4) <= 0.5 + 1e-9);

@@ -41,6 +41,8 @@ class FoldConstantsPass : public Pass {
 
 }  // namespace
 
-std::unique_ptr<Pass> make_fold_constants_pass() { return std::make_unique<FoldConstantsPass>(); }
+std::unique_ptr<Pass> make_fold_constants_pass() {
+  return std::make_unique<FoldConstantsPass>();
+}
 
 }  // namespace engine

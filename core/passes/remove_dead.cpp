@@ -38,6 +38,8 @@ class RemoveDeadPass : public Pass {
 
 }  // namespace
 
-std::unique_ptr<Pass> make_remove_dead_pass() { return std::make_unique<RemoveDeadPass>(); }
+std::unique_ptr<Pass> make_remove_dead_pass() {
+  return std::make_unique<RemoveDeadPass>();
+}
 
 }  // namespace engine

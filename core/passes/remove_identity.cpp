@@ -42,6 +42,8 @@ class RemoveIdentityPass : public Pass {
 
 }  // namespace
 
-std::unique_ptr<Pass> make_remove_identity_pass() { return std::make_unique<RemoveIdentityPass>(); }
+std::unique_ptr<Pass> make_remove_identity_pass() {
+  return std::make_unique<RemoveIdentityPass>();
+}
 
 }  // namespace engine

@@ -26,8 +26,7 @@ void topological_sort(Graph& g) {
       int p = producer[size_t(v)];
       if (p < 0) {
         ENGINE_CHECK(is_input[size_t(v)] || g.is_constant(v), g.nodes[i].label(), ": input '",
-                     g.value(v).name,
-                     "' is not produced by any node, initializer or graph input");
+                     g.value(v).name, "' is not produced by any node, initializer or graph input");
         continue;
       }
       ++pending[i];
@@ -88,6 +87,8 @@ class TopoSortPass : public Pass {
 };
 }  // namespace
 
-std::unique_ptr<Pass> make_topo_sort_pass() { return std::make_unique<TopoSortPass>(); }
+std::unique_ptr<Pass> make_topo_sort_pass() {
+  return std::make_unique<TopoSortPass>();
+}
 
 }  // namespace engine

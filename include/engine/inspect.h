@@ -16,11 +16,11 @@ struct NodeReport {
 
 struct ModelReport {
   std::vector<NodeReport> nodes;
-  int64_t parameters = 0;       // elements of constants read by nodes
+  int64_t parameters = 0;  // elements of constants read by nodes
   int64_t parameter_bytes = 0;
   int64_t flops = 0;
-  size_t arena_bytes = 0;       // planned activation memory (peak)
-  size_t unplanned_bytes = 0;   // the same activations without buffer reuse
+  size_t arena_bytes = 0;      // planned activation memory (peak)
+  size_t unplanned_bytes = 0;  // the same activations without buffer reuse
   int64_t batch = 1;
 };
 
