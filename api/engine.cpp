@@ -1,5 +1,6 @@
 #include "engine/engine.h"
 
+#include "frontend/onnx_writer.h"
 #include "ops/ops.h"
 
 namespace engine {
@@ -76,6 +77,66 @@ std::vector<Dims> Model::concrete_input_shapes(int64_t batch) const {
     shapes.push_back(d);
   }
   return shapes;
+}
+
+}  // namespace engine
+
+namespace engine {
+
+quant::StatsMap Model::calibrate(const BatchSource& source, const quant::StatsOptions& opt,
+                                 int64_t* samples) const {
+  ENGINE_CHECK(!is_quantized(), "calibration needs an FP32 model; this one is already quantized");
+  quant::Calibrator cal(exec_->graph_ptr(), reference_registry(), opt);
+  std::vector<Tensor> batch;
+  while (source(batch)) {
+    cal.add_batch(batch, opt_.threads);
+    batch.clear();
+  }
+  ENGINE_CHECK(cal.batches() > 0, "calibration received no data");
+  if (samples) *samples = cal.samples();
+  return cal.stats();
+}
+
+Model Model::quantize(const quant::QuantConfig& cfg, const BatchSource& source,
+                      QuantizeReport* report) const {
+  int64_t samples = 0;
+  quant::StatsMap stats = calibrate(source, cfg.stats_options, &samples);
+  Model m = quantize(cfg, stats, {}, report);
+  if (report) {
+    report->stats = std::move(stats);
+    report->samples = samples;
+  }
+  return m;
+}
+
+Model Model::quantize(const quant::QuantConfig& cfg, const quant::StatsMap& stats,
+                      const std::map<std::string, quant::Range>& range_overrides,
+                      QuantizeReport* report) const {
+  ENGINE_CHECK(!is_quantized(), "the model is already quantized");
+  quant::QuantizeResult r = quant::quantize_graph(graph(), stats, cfg, range_overrides);
+  Model m;
+  m.exec_ = std::make_shared<Executor>(std::make_shared<const Graph>(std::move(r.graph)),
+                                       reference_registry());
+  m.info_ = info_;
+  m.opt_ = opt_;
+  m.inputs_ = io_infos(m.graph(), m.graph().inputs);
+  m.outputs_ = io_infos(m.graph(), m.graph().outputs);
+  if (report) {
+    report->decisions = std::move(r.decisions);
+    report->chosen = std::move(r.chosen);
+    report->stats = stats;
+    report->quantize_nodes = r.quantize_nodes;
+    report->dequantize_nodes = r.dequantize_nodes;
+  }
+  return m;
+}
+
+bool Model::is_quantized() const {
+  return quant::is_quantized_graph(graph());
+}
+
+void Model::save(const std::string& path) const {
+  save_onnx(graph(), path);
 }
 
 }  // namespace engine

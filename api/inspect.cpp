@@ -19,8 +19,10 @@ std::string describe(const Graph& g, const Plan& p, int id) {
 int64_t node_flops(const Node& n, const Plan& p) {
   auto shape = [&](int i) -> const Dims& { return p.info[size_t(n.inputs[size_t(i)])].shape; };
   const Dims& out = p.info[size_t(n.outputs[0])].shape;
-  if (n.op_type == "Conv" && n.inputs.size() >= 2) {
-    const Dims& w = shape(1);  // [OC, IC/groups, k...]
+  const bool conv = n.op_type == "Conv" || n.op_type == "FusedConv" || n.op_type == "ConvInteger";
+  const bool qconv = n.op_type == "QConv" || n.op_type == "QLinearConv";
+  if ((conv && n.inputs.size() >= 2) || (qconv && n.inputs.size() >= 4)) {
+    const Dims& w = shape(qconv ? 3 : 1);  // [OC, IC/groups, k...]
     int64_t per_out = 1;
     for (size_t i = 1; i < w.size(); ++i) per_out *= w[i];
     return 2 * checked_numel(out) * per_out;
@@ -32,10 +34,13 @@ int64_t node_flops(const Node& n, const Plan& p) {
     for (size_t i = 1; i < w.size(); ++i) per_in *= w[i];
     return 2 * checked_numel(x) * per_in;
   }
-  if ((n.op_type == "Gemm" || n.op_type == "MatMul") && n.inputs.size() >= 2) {
+  const bool gemm = n.op_type == "Gemm" || n.op_type == "FusedGemm" || n.op_type == "QGemm";
+  if ((gemm || n.op_type == "MatMul" || n.op_type == "QLinearMatMul" ||
+       n.op_type == "MatMulInteger") &&
+      n.inputs.size() >= 2) {
     const Dims& a = shape(0);
     int64_t k = a.empty() ? 1 : a.back();
-    if (n.op_type == "Gemm" && n.attrs.get_int("transA", 0) && a.size() == 2) k = a[0];
+    if (gemm && n.attrs.get_int("transA", 0) && a.size() == 2) k = a[0];
     return 2 * checked_numel(out) * k;
   }
   return 0;
@@ -107,8 +112,8 @@ std::string format_report(const Model& m, const ModelReport& r) {
   }
   os << "\nnodes: " << r.nodes.size() << "\n";
   os << "parameters: " << r.parameters << " (" << human_bytes(double(r.parameter_bytes)) << ")\n";
-  os << "FLOPs (Conv/Gemm/MatMul, batch " << r.batch << "): " << std::fixed << std::setprecision(3)
-     << double(r.flops) / 1e9 << " G\n";
+  os << "FLOPs (or integer ops) of Conv/Gemm/MatMul, batch " << r.batch << "): " << std::fixed
+     << std::setprecision(3) << double(r.flops) / 1e9 << " G\n";
   os << "planned activation memory (batch " << r.batch
      << "): " << human_bytes(double(r.arena_bytes)) << " peak, "
      << human_bytes(double(r.unplanned_bytes)) << " without buffer reuse\n";

@@ -18,6 +18,7 @@
 #include "engine/inspect.h"
 #include "frontend/dataset.h"
 #include "frontend/npy.h"
+#include "frontend/onnx_writer.h"
 #include "frontend/tensor_proto.h"
 
 namespace engine::cli {
@@ -57,9 +58,15 @@ void ModelFlags::add(CLI::App* cmd) {
   cmd->add_option("model", model, "ONNX model file")->required();
   cmd->add_option("--threads", threads, "Threads (default: all cores)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--fuse", fuse,
+                  "Fusion preset: none (no fusion), blocks (BatchNorm folding + activations), "
+                  "all (also residual adds, Pad folding, reshape merging)")
+      ->check(CLI::IsMember({"none", "blocks", "all"}));
   cmd->add_option("--disable-pass", disable_passes,
                   "Switch off a graph pass by name (repeatable); see `engine inspect --passes`");
-  cmd->add_flag("--int8", int8, "Run in INT8 (not implemented yet: rejected with an error)");
+  cmd->add_flag("--int8", int8,
+                "Quantize to INT8 after loading (needs --calib, --calib-noise or --stats-in; "
+                "models saved by `engine quantize` or QDQ models run in INT8 without it)");
 }
 
 Commands::Commands(CLI::App& app) {
@@ -80,6 +87,7 @@ Commands::Commands(CLI::App& app) {
   run_cmd_->add_option("--output-dir", out_dir_, "Write every output as DIR/<name>.npy");
   run_cmd_->add_option("--repeat", repeat_, "Run N times and report the median time")
       ->check(CLI::PositiveNumber);
+  quant_.add(run_cmd_);
 
   eval_cmd_ = app.add_subcommand("eval", "Accuracy, loss and speed over a labeled data set");
   model_.add(eval_cmd_);
@@ -97,6 +105,16 @@ Commands::Commands(CLI::App& app) {
   eval_cmd_->add_flag("--json", json_, "Print one JSON object on stdout");
   eval_cmd_->add_option("--save-preds", save_preds_,
                         "Write the predicted class of every item, one byte each");
+  eval_cmd_->add_flag("--compare-fp32", compare_fp32_,
+                      "With --int8: also run the FP32 model and count agreeing predictions");
+  quant_.add(eval_cmd_);
+
+  quantize_cmd_ = app.add_subcommand(
+      "quantize", "Calibrate and save an INT8 model (later runs skip calibration)");
+  model_.add(quantize_cmd_);
+  pre_.add(quantize_cmd_);
+  quant_.add(quantize_cmd_);
+  quantize_cmd_->add_option("-o,--output", quant_out_, "Output model (.onnx)")->required();
 
   inspect_cmd_ =
       app.add_subcommand("inspect", "Print the graph, shapes, parameters, FLOPs, memory");
@@ -105,12 +123,13 @@ Commands::Commands(CLI::App& app) {
   inspect_cmd_->add_option("--batch", batch_, "Batch size for shapes and memory")
       ->check(CLI::PositiveNumber);
   inspect_cmd_->add_flag("--passes", list_passes_, "List the graph passes and exit");
+  pre_.add(inspect_cmd_);
+  quant_.add(inspect_cmd_);
 }
 
 int Commands::run() {
-  if (model_.int8)
-    fail("--int8: INT8 quantization is not implemented yet in this build (FP32 only)");
   if (*run_cmd_) return run_run();
+  if (*quantize_cmd_) return run_quantize();
   if (*eval_cmd_) return run_eval();
   if (*inspect_cmd_) return run_inspect();
   return 2;
@@ -120,6 +139,7 @@ static ModelOptions model_options(const ModelFlags& f) {
   ModelOptions o;
   o.threads = f.threads;
   o.passes.disabled.insert(f.disable_passes.begin(), f.disable_passes.end());
+  o.passes.fuse = f.fuse;
   return o;
 }
 
@@ -153,9 +173,26 @@ static std::vector<double> probabilities(const float* x, int64_t n) {
   return p;
 }
 
+Model Commands::load_model(bool quiet) {
+  Model m = Model::load(model_.model, model_options(model_));
+  if (!model_.int8) return m;
+  return quantize_with_flags(m, quant_, pre_, quiet);
+}
+
+int Commands::run_quantize() {
+  ENGINE_CHECK(quant_out_ != model_.model, "-o ", quant_out_,
+               " would overwrite the input model; choose another file");
+  Model fp32 = Model::load(model_.model, model_options(model_));
+  Model m = quantize_with_flags(fp32, quant_, pre_);
+  m.save(quant_out_);
+  std::cout << "wrote " << quant_out_ << " (" << std::filesystem::file_size(quant_out_)
+            << " bytes; FP32 model " << fp32.info().file_bytes << " bytes)\n";
+  return 0;
+}
+
 int Commands::run_run() {
   auto t0 = Clock::now();
-  Model m = Model::load(model_.model, model_options(model_));
+  Model m = load_model();
   const double load_ms = ms_since(t0);
   std::vector<std::string> names;
   std::vector<Tensor> inputs = load_run_inputs(m, inputs_, pre_, random_, batch_, seed_, &names);
@@ -225,7 +262,9 @@ int Commands::run_run() {
 }
 
 int Commands::run_eval() {
-  Model m = Model::load(model_.model, model_options(model_));
+  ENGINE_CHECK(!compare_fp32_ || model_.int8, "--compare-fp32 compares an --int8 run with FP32");
+  const Model fp32 = Model::load(model_.model, model_options(model_));
+  const Model m = model_.int8 ? quantize_with_flags(fp32, quant_, pre_, json_) : fp32;
   ENGINE_CHECK(m.inputs().size() == 1, model_.model, ": eval needs a single-input model, it has ",
                m.inputs().size());
   const PreprocessOptions pre = make_preprocess(pre_, m);
@@ -241,7 +280,7 @@ int Commands::run_eval() {
   if (!in_shape.empty() && in_shape[0] > 0) batch = in_shape[0];
   const bool progress = !json_ && isatty(STDERR_FILENO);
 
-  int64_t correct = 0, correct5 = 0, seen = 0;
+  int64_t correct = 0, correct5 = 0, seen = 0, agree = 0, fp32_correct = 0;
   double loss_sum = 0, run_seconds = 0;
   std::string preds;
   auto t_all = Clock::now();
@@ -259,6 +298,8 @@ int Commands::run_eval() {
     auto t = Clock::now();
     std::vector<Tensor> outs = m.run(std::vector<Tensor>{x});
     run_seconds += ms_since(t) / 1000.0;
+    std::vector<Tensor> ref;
+    if (compare_fp32_) ref = fp32.run(std::vector<Tensor>{x});
     int64_t rows = 0, cols = 0;
     ENGINE_CHECK(as_rows(outs.at(0), rows, cols), model_.model, ": output ",
                  dims_str(outs[0].shape()), " is not a [N, classes] classifier output");
@@ -275,6 +316,11 @@ int Commands::run_eval() {
       const std::vector<double> p = probabilities(row, cols);
       loss_sum += -std::log(std::max(p[size_t(label)], 1e-30));
       preds.push_back(char(std::max_element(row, row + cols) - row));
+      if (compare_fp32_) {
+        const float* fr = ref.at(0).data<float>() + r * cols;
+        agree += std::max_element(fr, fr + cols) - fr == std::max_element(row, row + cols) - row;
+        fp32_correct += std::max_element(fr, fr + cols) - fr == label;
+      }
     }
     seen += count;
     if (progress) {
@@ -297,6 +343,13 @@ int Commands::run_eval() {
   j["images_per_s"] = double(seen) / run_seconds;
   j["images_per_s_with_loading"] = double(seen) / total_s;
   j["model_bytes"] = m.info().file_bytes;
+  j["precision"] = m.is_quantized() ? "int8" : "fp32";
+  if (model_.int8) j["int8_model_bytes"] = save_onnx_bytes(m.graph()).size();
+  if (compare_fp32_) {
+    j["agree_with_fp32"] = agree;
+    j["fp32_correct"] = fp32_correct;
+    j["fp32_top1"] = 100.0 * double(fp32_correct) / double(seen);
+  }
   j["batch"] = batch;
   j["preprocessing"] = describe(pre);
   if (json_) {
@@ -310,7 +363,12 @@ int Commands::run_eval() {
               << std::setprecision(1) << "speed: " << j["images_per_s"].get<double>()
               << " images/s inference, " << j["images_per_s_with_loading"].get<double>()
               << " images/s with loading\n"
-              << "model size: " << m.info().file_bytes << " bytes\n";
+              << "model size: " << m.info().file_bytes << " bytes";
+    if (model_.int8) std::cout << " (INT8: " << j["int8_model_bytes"].get<size_t>() << " bytes)";
+    std::cout << "\n";
+    if (compare_fp32_)
+      std::cout << "agreement with FP32: " << agree << "/" << seen << " predictions; FP32 top-1 "
+                << std::setprecision(2) << j["fp32_top1"].get<double>() << " %\n";
   }
   return 0;
 }
@@ -318,13 +376,14 @@ int Commands::run_eval() {
 int Commands::run_inspect() {
   if (list_passes_) {
     for (const auto& p : all_passes())
-      std::cout << std::left << std::setw(18) << p->name() << (p->required() ? "(required) " : "")
+      std::cout << std::left << std::setw(22) << p->name() << (p->required() ? "(required) " : "")
                 << p->description() << "\n";
     return 0;
   }
   ModelOptions o = model_options(model_);
   o.passes.stop_after = after_;
   Model m = Model::load(model_.model, o);
+  if (model_.int8) m = quantize_with_flags(m, quant_, pre_);
   ModelReport r = inspect_model(m, batch_ > 0 ? batch_ : 1);
   std::cout << format_report(m, r);
   return 0;

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "cli/quant_flags.h"
+
 namespace engine::cli {
 
 // Preprocessing flags shared by every command that reads images.
@@ -21,6 +23,7 @@ struct ModelFlags {
   std::string model;
   int threads = 0;
   std::vector<std::string> disable_passes;
+  std::string fuse = "all";
   bool int8 = false;
   void add(CLI::App* cmd);
 };
@@ -34,12 +37,17 @@ class Commands {
   int run_run();
   int run_eval();
   int run_inspect();
+  int run_quantize();
+  // Loads the model; with --int8, quantizes it per the quantization flags.
+  Model load_model(bool quiet = false);
 
   CLI::App* run_cmd_ = nullptr;
   CLI::App* eval_cmd_ = nullptr;
   CLI::App* inspect_cmd_ = nullptr;
+  CLI::App* quantize_cmd_ = nullptr;
   ModelFlags model_;
   PreprocessFlags pre_;
+  QuantFlags quant_;
 
   // run
   std::vector<std::string> inputs_;
@@ -59,6 +67,10 @@ class Commands {
   int64_t eval_batch_ = 32;
   bool json_ = false;
   std::string save_preds_;
+  bool compare_fp32_ = false;
+
+  // quantize
+  std::string quant_out_;
 
   // inspect
   std::string after_;

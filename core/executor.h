@@ -61,6 +61,7 @@ class Executor {
   std::shared_ptr<const Plan> plan_for(const std::vector<Dims>& input_shapes,
                                        const std::vector<Tensor>& input_values = {}) const;
   const Graph& graph() const { return *graph_; }
+  std::shared_ptr<const Graph> graph_ptr() const { return graph_; }
 
  private:
   void check_inputs(const std::vector<Tensor>& inputs) const;

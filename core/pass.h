@@ -20,8 +20,11 @@ class Pass {
   virtual ~Pass() = default;
   virtual std::string name() const = 0;
   virtual std::string description() const = 0;
+  // Fusion level: 0 = not a fusion (cleanup passes, always run), 1 = "blocks" (BatchNormalization
+  // folding, conv/gemm + activation), 2 = "all" (residual adds, pads, reshapes).
+  virtual int fuse_level() const { return 0; }
   // Whether `--fuse none` keeps it on (cleanup passes) or turns it off (fusions).
-  virtual bool is_fusion() const { return false; }
+  virtual bool is_fusion() const { return fuse_level() > 0; }
   // Required passes cannot be switched off (e.g. topological sort).
   virtual bool required() const { return false; }
   // Returns true if the graph changed.
@@ -34,9 +37,15 @@ const std::vector<std::unique_ptr<Pass>>& all_passes();
 struct PassOptions {
   std::set<std::string> disabled;  // pass names
   std::string stop_after;          // run passes up to and including this one ("" = all)
+  // Fusion preset: "none" | "blocks" | "all"; passes whose fuse_level() exceeds it are skipped.
+  std::string fuse = "all";
 };
 
-// Runs the enabled passes in order; throws for an unknown pass name in `disabled`/`stop_after`.
+// Level of a fusion preset ("none" 0, "blocks" 1, "all" 2); throws for any other name.
+int fuse_preset_level(const std::string& preset);
+
+// Runs the enabled passes in order; throws for an unknown pass name in `disabled`/`stop_after`
+// or an unknown `fuse` preset.
 void run_passes(Graph& g, const PassContext& ctx, const PassOptions& opt);
 
 // Shared graph utilities used by passes.

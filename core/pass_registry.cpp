@@ -7,6 +7,13 @@ std::unique_ptr<Pass> make_topo_sort_pass();
 std::unique_ptr<Pass> make_remove_identity_pass();
 std::unique_ptr<Pass> make_fold_constants_pass();
 std::unique_ptr<Pass> make_remove_dead_pass();
+// Fusions (core/passes/fuse_*.cpp, fold_*.cpp).
+std::unique_ptr<Pass> make_fold_pad_into_conv_pass();
+std::unique_ptr<Pass> make_fold_batchnorm_pass();
+std::unique_ptr<Pass> make_fuse_conv_activation_pass();
+std::unique_ptr<Pass> make_fuse_gemm_activation_pass();
+std::unique_ptr<Pass> make_fuse_conv_add_pass();
+std::unique_ptr<Pass> make_merge_reshapes_pass();
 
 const std::vector<std::unique_ptr<Pass>>& all_passes() {
   static const std::vector<std::unique_ptr<Pass>> passes = [] {
@@ -14,13 +21,27 @@ const std::vector<std::unique_ptr<Pass>>& all_passes() {
     v.push_back(make_topo_sort_pass());
     v.push_back(make_remove_identity_pass());
     v.push_back(make_fold_constants_pass());
+    v.push_back(make_fold_pad_into_conv_pass());
+    v.push_back(make_fold_batchnorm_pass());
+    v.push_back(make_fuse_conv_activation_pass());
+    v.push_back(make_fuse_gemm_activation_pass());
+    v.push_back(make_fuse_conv_add_pass());
+    v.push_back(make_merge_reshapes_pass());
     v.push_back(make_remove_dead_pass());
     return v;
   }();
   return passes;
 }
 
+int fuse_preset_level(const std::string& preset) {
+  if (preset == "none") return 0;
+  if (preset == "blocks") return 1;
+  if (preset == "all") return 2;
+  fail("unknown fusion preset '", preset, "' (expected none, blocks or all)");
+}
+
 void run_passes(Graph& g, const PassContext& ctx, const PassOptions& opt) {
+  const int level = fuse_preset_level(opt.fuse);
   std::set<std::string> known;
   for (const auto& p : all_passes()) known.insert(p->name());
   auto list = [&] {
@@ -33,7 +54,8 @@ void run_passes(Graph& g, const PassContext& ctx, const PassOptions& opt) {
   ENGINE_CHECK(opt.stop_after.empty() || known.count(opt.stop_after), "unknown pass '",
                opt.stop_after, "' (passes: ", list(), ")");
   for (const auto& p : all_passes()) {
-    if (p->required() || !opt.disabled.count(p->name())) p->run(g, ctx);
+    const bool enabled = !opt.disabled.count(p->name()) && p->fuse_level() <= level;
+    if (p->required() || enabled) p->run(g, ctx);
     if (p->name() == opt.stop_after) break;
   }
 }

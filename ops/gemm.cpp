@@ -1,11 +1,13 @@
-// Gemm and MatMul. float32 runs on the blocked sgemm; float64 and 32/64-bit integers use a plain
-// loop (they only appear in shape computations and tests).
+// Gemm, FusedGemm (engine domain: Gemm + activation, float32) and MatMul. float32 runs on the
+// blocked sgemm; float64 and 32/64-bit integers use a plain loop (they only appear in shape
+// computations and tests).
 #include <algorithm>
 #include <cstring>
 #include <string>
 #include <type_traits>
 #include <vector>
 
+#include "ops/activation_fn.h"
 #include "ops/ops.h"
 #include "ops/sgemm.h"
 
@@ -126,6 +128,23 @@ void gemm_kernel(KernelContext& kc) {
            Y.raw(), d.N, kc.num_threads);
 }
 
+// ---------------------------------------------------------------- FusedGemm
+// y = act(alpha * op(A) op(B) + beta * C): the Gemm kernel, then the activation in place.
+
+void fused_gemm_infer(InferContext& ctx) {
+  ENGINE_CHECK(ctx.dtype(0) == DType::F32, "FusedGemm: only float32 is supported, A is ",
+               dtype_name(ctx.dtype(0)));
+  activation_from_attrs(ctx.attrs());
+  gemm_infer(ctx);
+}
+
+void fused_gemm_kernel(KernelContext& kc) {
+  const Activation act = activation_from_attrs(kc.attrs());
+  gemm_kernel(kc);
+  Tensor& Y = kc.out(0);
+  apply_epilogue(Y.data<float>(), nullptr, Y.numel(), act);
+}
+
 // ---------------------------------------------------------------- MatMul
 
 struct MatMulPlan {
@@ -230,6 +249,16 @@ void register_gemm_ops(OpRegistry& r) {
   gemm.infer = gemm_infer;
   gemm.kernel = gemm_kernel;
   r.add(std::move(gemm));
+
+  OpSchema fused;
+  fused.op_type = "FusedGemm";
+  fused.domain = "engine";
+  fused.min_inputs = 2;
+  fused.max_inputs = 3;
+  fused.validate = [](const Node& n) { activation_from_attrs(n.attrs); };
+  fused.infer = fused_gemm_infer;
+  fused.kernel = fused_gemm_kernel;
+  r.add(std::move(fused));
 
   OpSchema mm;
   mm.op_type = "MatMul";

@@ -21,5 +21,11 @@ void register_norm_ops(OpRegistry& r);         // ops/batchnorm.cpp: BatchNormal
 void register_pad_resize_ops(OpRegistry& r);   // ops/pad_resize.cpp: Pad, Resize, Upsample
 void register_shape_ops(OpRegistry& r);        // ops/shape_ops.cpp: Reshape, Transpose, ...
 void register_identity_ops(OpRegistry& r);     // ops/identity.cpp: Identity, Dropout
+// Integer ops (see quant/fixedpoint.h for the requantization math).
+void register_quantize_linear_ops(OpRegistry& r);  // ops/quantize_linear.cpp: Q/DQ
+void register_qconv_ops(OpRegistry& r);            // ops/qconv.cpp: QConv, QLinearConv, ConvInteger
+void register_qgemm_ops(OpRegistry& r);  // ops/qgemm.cpp: QGemm, QLinearMatMul, MatMulInteger
+void register_qelementwise_ops(OpRegistry& r);  // ops/qelementwise.cpp: QAdd, QMul, QConcat, QLut
+void register_qpool_ops(OpRegistry& r);         // ops/qpool.cpp: QAveragePool, QGlobalAveragePool
 
 }  // namespace engine

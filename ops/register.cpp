@@ -13,6 +13,11 @@ void register_reference_ops(OpRegistry& r) {
   register_norm_ops(r);
   register_pad_resize_ops(r);
   register_shape_ops(r);
+  register_quantize_linear_ops(r);
+  register_qconv_ops(r);
+  register_qgemm_ops(r);
+  register_qelementwise_ops(r);
+  register_qpool_ops(r);
 }
 
 const OpRegistry& reference_registry() {

@@ -1,6 +1,7 @@
 // Public C++ API: load an ONNX model, prepare it once, run it many times.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -10,6 +11,9 @@
 #include "core/pass.h"
 #include "core/tensor.h"
 #include "frontend/onnx_loader.h"
+#include "quant/calibrate.h"
+#include "quant/config.h"
+#include "quant/quantize.h"
 
 namespace engine {
 
@@ -21,6 +25,19 @@ struct ModelOptions {
   PassOptions passes;
   LoadOptions load;
 };
+
+// What quantization did: per-node decisions, chosen ranges, calibration statistics.
+struct QuantizeReport {
+  std::vector<quant::NodeDecision> decisions;
+  nlohmann::json chosen;  // per tensor: observer, range, scale, zero point
+  quant::StatsMap stats;
+  int64_t samples = 0;  // calibration samples seen
+  int quantize_nodes = 0, dequantize_nodes = 0;
+};
+
+// Produces calibration batches: fills `inputs` (model input order) and returns true, or returns
+// false when there are no more batches.
+using BatchSource = std::function<bool(std::vector<Tensor>& inputs)>;
 
 struct IoInfo {
   std::string name;
@@ -48,6 +65,21 @@ class Model {
   std::shared_ptr<const Plan> plan(const std::vector<Dims>& input_shapes) const;
   // Input shapes with dynamic dims replaced by `batch` (dim 0) or 1 (others).
   std::vector<Dims> concrete_input_shapes(int64_t batch) const;
+
+  // Post-training quantization. The model must be FP32; its (fused) graph is calibrated on the
+  // batches from `source` and rewritten into integer ops. The returned model runs INT8.
+  quant::StatsMap calibrate(const BatchSource& source, const quant::StatsOptions& opt,
+                            int64_t* samples = nullptr) const;
+  Model quantize(const quant::QuantConfig& cfg, const BatchSource& source,
+                 QuantizeReport* report = nullptr) const;
+  // From statistics computed earlier (e.g. read from a stats file).
+  Model quantize(const quant::QuantConfig& cfg, const quant::StatsMap& stats,
+                 const std::map<std::string, quant::Range>& range_overrides = {},
+                 QuantizeReport* report = nullptr) const;
+  // True if the graph computes in integers (quantized here, or a QDQ / QLinear model).
+  bool is_quantized() const;
+  // Writes the graph (after passes and quantization) as ONNX; engine ops in domain "engine".
+  void save(const std::string& path) const;
 
  private:
   Model() = default;

@@ -1,0 +1,171 @@
+// QuantizeLinear / DequantizeLinear (ONNX opsets 10..19, default domain).
+//   QuantizeLinear:   y = saturate(round_half_even(x / scale) + zero_point)   (quantize_value)
+//   DequantizeLinear: y = (x - zero_point) * scale                           (dequantize_value)
+// Per tensor (scale has one value) or per axis (opset >= 13: 1-D scale of length x.shape[axis],
+// attribute `axis`, default 1). Quantized types: uint8 / int8 (the zero point's type; uint8 when
+// it is omitted); DequantizeLinear also takes int32 (zero point 0).
+#include <cstdint>
+#include <vector>
+
+#include "ops/ops.h"
+#include "ops/qgemm_core.h"
+
+namespace engine {
+namespace {
+
+using namespace qops;
+
+// Resolved broadcast of the scale over x: x viewed as [outer, channels, inner].
+struct AxisPlan {
+  int64_t outer = 1, channels = 1, inner = 1;
+};
+
+// Checks scale (input 1) and zero point (input 2, optional) against x's shape.
+AxisPlan axis_plan(const Node& node, const char* op, const Dims& x, const Dims& scale,
+                   const Dims* zp) {
+  AxisPlan p;
+  p.inner = checked_numel(x);
+  if (is_single(scale)) {
+    ENGINE_CHECK(!zp || is_single(*zp), op, ": the zero point must be a scalar like the scale, ",
+                 "got shape ", dims_str(*zp));
+    return p;
+  }
+  ENGINE_CHECK(node.opset == 0 || node.opset >= 13, op, ": a 1-D scale (per-axis quantization, ",
+               "shape ", dims_str(scale), ") needs opset >= 13, the model imports opset ",
+               node.opset);
+  const int rank = int(x.size());
+  int64_t axis = node.attrs.get_int("axis", 1);
+  ENGINE_CHECK(axis >= -rank && axis < rank, op, ": attribute axis=", axis,
+               " is out of range for input rank ", rank);
+  if (axis < 0) axis += rank;
+  ENGINE_CHECK(scale.size() == 1 && scale[0] == x[size_t(axis)], op, ": the scale must be a ",
+               "scalar or have shape [", x[size_t(axis)], "] (x.shape[axis=", axis,
+               "] for x of shape ", dims_str(x), "), got shape ", dims_str(scale));
+  ENGINE_CHECK(!zp || *zp == scale, op, ": the zero point must have the shape of the scale ",
+               dims_str(scale), ", got ", dims_str(*zp));
+  p.outer = checked_numel(Dims(x.begin(), x.begin() + axis));
+  p.channels = x[size_t(axis)];
+  p.inner = checked_numel(Dims(x.begin() + axis + 1, x.end()));
+  return p;
+}
+
+void validate_q(const Node& n) {
+  ENGINE_CHECK(n.attrs.get_int("block_size", 0) == 0,
+               "attribute block_size (blocked quantization) is not supported");
+}
+
+// ---------------------------------------------------------------- QuantizeLinear
+
+DType quantize_out_type(const InferContext& ctx) {
+  if (ctx.has_input(2)) return ctx.dtype(2);
+  const int64_t t = ctx.attrs().get_int("output_dtype", 0);  // opset 21; 0 = not given
+  return t == 0 ? DType::U8 : dtype_from_onnx(int(t));
+}
+
+void quantize_infer(InferContext& ctx) {
+  const char* op = "QuantizeLinear";
+  ENGINE_CHECK(ctx.dtype(0) == DType::F32, op, ": x must be float32, got ",
+               dtype_name(ctx.dtype(0)));
+  ENGINE_CHECK(ctx.dtype(1) == DType::F32, op, ": y_scale must be float32, got ",
+               dtype_name(ctx.dtype(1)));
+  const DType out = quantize_out_type(ctx);
+  ENGINE_CHECK(is_q8(out), op, ": the output type (type of y_zero_point) must be uint8 or int8, ",
+               "got ", dtype_name(out));
+  if (ctx.has_input(2) && ctx.attrs().get_int("output_dtype", 0) != 0)
+    ENGINE_CHECK(dtype_from_onnx(int(ctx.attrs().get_int("output_dtype"))) == out, op,
+                 ": attribute output_dtype disagrees with the type of y_zero_point (",
+                 dtype_name(out), ")");
+  axis_plan(ctx.node(), op, ctx.shape(0), ctx.shape(1), ctx.has_input(2) ? &ctx.shape(2) : nullptr);
+  ctx.set_output(0, out, ctx.shape(0));
+}
+
+void quantize_kernel(KernelContext& kc) {
+  const Tensor& X = kc.in(0);
+  Tensor& Y = kc.out(0);
+  const Tensor* Z = kc.has_input(2) ? &kc.in(2) : nullptr;
+  const AxisPlan p =
+      axis_plan(kc.node, "QuantizeLinear", X.shape(), kc.in(1).shape(), Z ? &Z->shape() : nullptr);
+  const std::vector<float> sc = scales_of(kc.in(1), p.channels, "QuantizeLinear", "y_scale", true);
+  const std::vector<int32_t> zp = zero_points_of(Z, p.channels, "QuantizeLinear", "y_zero_point");
+  const int32_t qmin = container_min(Y.dtype()), qmax = container_max(Y.dtype());
+  const float* x = X.data<float>();
+  dispatch_q8(Y.dtype(), [&](auto ty) {
+    using TY = decltype(ty);
+    TY* y = Y.data<TY>();
+#pragma omp parallel for num_threads(std::max(1, kc.num_threads)) if (X.numel() > (1 << 16))
+    for (int64_t oc = 0; oc < p.outer * p.channels; ++oc) {
+      const size_t c = size_t(oc % p.channels);
+      for (int64_t i = oc * p.inner; i < (oc + 1) * p.inner; ++i)
+        y[i] = TY(quant::quantize_value(x[i], sc[c], zp[c], qmin, qmax));
+    }
+  });
+}
+
+// ---------------------------------------------------------------- DequantizeLinear
+
+void dequantize_infer(InferContext& ctx) {
+  const char* op = "DequantizeLinear";
+  const DType xt = ctx.dtype(0);
+  ENGINE_CHECK(is_q8(xt) || xt == DType::I32, op, ": x must be uint8, int8 or int32, got ",
+               dtype_name(xt));
+  ENGINE_CHECK(ctx.dtype(1) == DType::F32, op, ": x_scale must be float32, got ",
+               dtype_name(ctx.dtype(1)));
+  if (ctx.has_input(2))
+    ENGINE_CHECK(ctx.dtype(2) == xt, op, ": x_zero_point must have the dtype of x (",
+                 dtype_name(xt), "), got ", dtype_name(ctx.dtype(2)));
+  axis_plan(ctx.node(), op, ctx.shape(0), ctx.shape(1), ctx.has_input(2) ? &ctx.shape(2) : nullptr);
+  ctx.set_output(0, DType::F32, ctx.shape(0));
+}
+
+void dequantize_kernel(KernelContext& kc) {
+  const Tensor& X = kc.in(0);
+  const Tensor* Z = kc.has_input(2) ? &kc.in(2) : nullptr;
+  const AxisPlan p = axis_plan(kc.node, "DequantizeLinear", X.shape(), kc.in(1).shape(),
+                               Z ? &Z->shape() : nullptr);
+  // Scales of 0 are allowed here (they only scale the output).
+  const std::vector<float> sc =
+      scales_of(kc.in(1), p.channels, "DequantizeLinear", "x_scale", false);
+  const std::vector<int32_t> zp = zero_points_of(Z, p.channels, "DequantizeLinear", "x_zero_point");
+  if (X.dtype() == DType::I32)
+    for (int32_t z : zp)
+      ENGINE_CHECK(z == 0, "DequantizeLinear: x_zero_point must be 0 for int32 x, got ", z);
+  float* y = kc.out(0).data<float>();
+  auto run = [&](auto tx) {
+    using TX = decltype(tx);
+    const TX* x = X.data<TX>();
+#pragma omp parallel for num_threads(std::max(1, kc.num_threads)) if (X.numel() > (1 << 16))
+    for (int64_t oc = 0; oc < p.outer * p.channels; ++oc) {
+      const size_t c = size_t(oc % p.channels);
+      for (int64_t i = oc * p.inner; i < (oc + 1) * p.inner; ++i)
+        y[i] = quant::dequantize_value(int32_t(x[i]), sc[c], zp[c]);
+    }
+  };
+  if (X.dtype() == DType::I32)
+    run(int32_t{});
+  else
+    dispatch_q8(X.dtype(), run);
+}
+
+}  // namespace
+
+void register_quantize_linear_ops(OpRegistry& r) {
+  OpSchema q;
+  q.op_type = "QuantizeLinear";
+  q.min_inputs = 2;
+  q.max_inputs = 3;
+  q.validate = validate_q;
+  q.infer = quantize_infer;
+  q.kernel = quantize_kernel;
+  r.add(std::move(q));
+
+  OpSchema dq;
+  dq.op_type = "DequantizeLinear";
+  dq.min_inputs = 2;
+  dq.max_inputs = 3;
+  dq.validate = validate_q;
+  dq.infer = dequantize_infer;
+  dq.kernel = dequantize_kernel;
+  r.add(std::move(dq));
+}
+
+}  // namespace engine

@@ -1,0 +1,324 @@
+// The quantization pass and the PTQ pipeline on small generated models: which nodes become
+// integer ops, where QuantizeLinear / DequantizeLinear go, partial quantization, config and stats
+// files, and accuracy against the FP32 model.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <random>
+
+#include "engine/engine.h"
+#include "frontend/onnx_writer.h"
+#include "model_builder.h"
+
+namespace engine::test {
+namespace {
+
+Tensor random_tensor(Dims d, uint64_t seed, float scale = 1.0f) {
+  Tensor t(DType::F32, d);
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> nd(0.0f, scale);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = nd(rng);
+  return t;
+}
+
+// x[N,3,8,8] -> conv1(3->8) -> relu -> conv2(8->8) -> add(conv2, relu1) -> relu -> maxpool ->
+// global avg pool -> flatten -> gemm(8->4) -> y
+std::string small_cnn() {
+  ModelBuilder b;
+  b.input("x", {-1, 3, 8, 8});
+  b.output("y");
+  b.init("w1", random_tensor({8, 3, 3, 3}, 1, 0.3f));
+  b.init("b1", random_tensor({8}, 2, 0.1f));
+  b.init("w2", random_tensor({8, 8, 3, 3}, 3, 0.2f));
+  b.init("b2", random_tensor({8}, 4, 0.1f));
+  b.init("wf", random_tensor({4, 8}, 5, 0.5f));
+  b.init("bf", random_tensor({4}, 6, 0.1f));
+  b.init("shape", Tensor::from_vector<int64_t>({2}, {0, -1}));
+  auto& c1 = b.node("Conv", {"x", "w1", "b1"}, {"c1"}, "conv1");
+  ModelBuilder::attr_ints(c1, "pads", {1, 1, 1, 1});
+  b.node("Relu", {"c1"}, {"r1"}, "relu1");
+  auto& c2 = b.node("Conv", {"r1", "w2", "b2"}, {"c2"}, "conv2");
+  ModelBuilder::attr_ints(c2, "pads", {1, 1, 1, 1});
+  b.node("Add", {"c2", "r1"}, {"s"}, "add");
+  b.node("Relu", {"s"}, {"r2"}, "relu2");
+  auto& mp = b.node("MaxPool", {"r2"}, {"p"}, "pool");
+  ModelBuilder::attr_ints(mp, "kernel_shape", {2, 2});
+  ModelBuilder::attr_ints(mp, "strides", {2, 2});
+  b.node("GlobalAveragePool", {"p"}, {"g"}, "gap");
+  b.node("Reshape", {"g", "shape"}, {"f"}, "flatten");
+  auto& fc = b.node("Gemm", {"f", "wf", "bf"}, {"y"}, "fc");
+  ModelBuilder::attr_int(fc, "transB", 1);
+  return b.bytes();
+}
+
+Model load_unfused() {
+  ModelOptions o;
+  o.passes.fuse = "none";
+  return Model::load_from_memory(small_cnn(), o);
+}
+
+std::map<std::string, int> op_counts(const Graph& g) {
+  std::map<std::string, int> c;
+  for (const Node& n : g.nodes) c[n.op_type]++;
+  return c;
+}
+
+BatchSource batches(int count, int64_t batch, uint64_t seed) {
+  auto i = std::make_shared<int>(0);
+  return [=](std::vector<Tensor>& in) {
+    if (*i >= count) return false;
+    in.push_back(random_tensor({batch, 3, 8, 8}, seed + uint64_t((*i)++)));
+    return true;
+  };
+}
+
+// Relative RMS error of b against a.
+double rel_rms(const Tensor& a, const Tensor& b) {
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    const double d = double(a.data<float>()[i]) - double(b.data<float>()[i]);
+    num += d * d;
+    den += double(a.data<float>()[i]) * double(a.data<float>()[i]);
+  }
+  return std::sqrt(num / std::max(den, 1e-30));
+}
+
+}  // namespace
+
+TEST_CASE("quantize: a small CNN runs in integers end to end and stays close to FP32") {
+  const Model fp32 = load_unfused();
+  quant::QuantConfig cfg;
+  QuantizeReport rep;
+  const Model q = fp32.quantize(cfg, batches(4, 8, 100), &rep);
+  CHECK(q.is_quantized());
+  CHECK_FALSE(fp32.is_quantized());
+  const auto c = op_counts(q.graph());
+  // Everything on the path is integer: one QuantizeLinear at the input, one DequantizeLinear at
+  // the output; the Relu after the residual Add becomes an integer Clip.
+  CHECK(c.at("QuantizeLinear") == 1);
+  CHECK(c.at("DequantizeLinear") == 1);
+  CHECK(c.at("QAdd") == 1);
+  CHECK(c.at("QGemm") == 1);
+  CHECK(c.at("QGlobalAveragePool") == 1);
+  CHECK(c.at("MaxPool") == 1);
+  CHECK(c.at("QConv") == 2);
+  for (const auto& d : rep.decisions)
+    if (d.op_type != "Reshape" || d.quantized)
+      CHECK_MESSAGE(d.quantized, d.name << ": " << d.reason);
+  CHECK(rep.quantize_nodes == 1);
+  CHECK(rep.dequantize_nodes == 1);
+  CHECK(rep.samples == 32);
+  // Output name and shape unchanged; close to FP32 on fresh data.
+  CHECK(q.outputs()[0].name == "y");
+  const Tensor x = random_tensor({16, 3, 8, 8}, 999);
+  const Tensor yf = fp32.run({x})[0];
+  const Tensor yq = q.run({x})[0];
+  REQUIRE(yq.shape() == yf.shape());
+  CHECK(rel_rms(yf, yq) < 0.05);
+  // The quantized model round-trips through ONNX (engine domain) and gives identical results.
+  const Model back = Model::load_from_memory(save_onnx_bytes(q.graph()));
+  const Tensor yb = back.run({x})[0];
+  CHECK(std::memcmp(yb.raw(), yq.raw(), yq.nbytes()) == 0);
+}
+
+TEST_CASE("quantize: fused graph: conv + relu and conv + residual add + relu become single QConv") {
+  const Model fp32 = Model::load_from_memory(small_cnn());
+  QuantizeReport rep;
+  const Model q = fp32.quantize(quant::QuantConfig{}, batches(4, 8, 100), &rep);
+  const auto c = op_counts(q.graph());
+  CHECK(c.at("QConv") == 2);
+  CHECK(c.count("QAdd") == 0);
+  CHECK(c.count("Clip") == 0);
+  CHECK(c.at("QuantizeLinear") == 1);
+  CHECK(c.at("DequantizeLinear") == 1);
+  for (const Node& n : q.graph().nodes)
+    if (n.name == "conv2") {
+      CHECK(n.op_type == "QConv");
+      CHECK(n.inputs.size() == 12);  // with the residual Sum input
+      // Relu fused: the output never goes below the zero point (= real 0).
+      const Tensor& zp = *q.graph().value(n.inputs[7]).constant;
+      CHECK(n.attrs.get_int("out_min") == int64_t(zp.data<uint8_t>()[0]));
+    }
+  const Tensor x = random_tensor({16, 3, 8, 8}, 999);
+  CHECK(rel_rms(fp32.run({x})[0], q.run({x})[0]) < 0.05);
+}
+
+TEST_CASE("quantize: both requantization modes and fewer multiplier bits stay close") {
+  const Model fp32 = Model::load_from_memory(small_cnn());
+  const Tensor x = random_tensor({8, 3, 8, 8}, 7);
+  const Tensor yf = fp32.run({x})[0];
+  for (auto mode : {quant::RequantMode::Fixed, quant::RequantMode::Float}) {
+    quant::QuantConfig cfg;
+    cfg.requant = mode;
+    const Model q = fp32.quantize(cfg, batches(2, 8, 50));
+    CHECK(rel_rms(yf, q.run({x})[0]) < 0.05);
+  }
+  quant::QuantConfig coarse;
+  coarse.scale_bits = 4;  // multipliers rounded to 4 bits: worse, but still sane
+  const double err4 = rel_rms(yf, fp32.quantize(coarse, batches(2, 8, 50)).run({x})[0]);
+  CHECK(err4 < 0.5);
+}
+
+TEST_CASE("quantize: excluded nodes, --quantize-from and first/last stay FP32 with Q/DQ around") {
+  const Model fp32 = load_unfused();
+  SUBCASE("exclude by name") {
+    quant::QuantConfig cfg;
+    cfg.exclude = {"conv2"};
+    QuantizeReport rep;
+    const Model q = fp32.quantize(cfg, batches(2, 4, 1), &rep);
+    const auto c = op_counts(q.graph());
+    CHECK(c.at("Conv") == 1);
+    CHECK(c.at("QConv") == 1);
+    for (const auto& d : rep.decisions)
+      if (d.name == "conv2") {
+        CHECK_FALSE(d.quantized);
+        CHECK(d.reason.find("excluded") != std::string::npos);
+      }
+    // relu1's output is needed in FP32 by conv2 and quantized by the add: one DQ for conv2.
+    CHECK(c.at("DequantizeLinear") == 2);
+  }
+  SUBCASE("exclude by op type") {
+    quant::QuantConfig cfg;
+    cfg.exclude = {"Gemm"};
+    const Model q = fp32.quantize(cfg, batches(2, 4, 1));
+    CHECK(op_counts(q.graph()).at("Gemm") == 1);
+  }
+  SUBCASE("quantize-from") {
+    quant::QuantConfig cfg;
+    cfg.quantize_from = "add";
+    const Model q = fp32.quantize(cfg, batches(2, 4, 1));
+    const auto c = op_counts(q.graph());
+    CHECK(c.at("Conv") == 2);
+    CHECK(c.count("QConv") == 0);
+    CHECK(c.at("QAdd") == 1);
+    cfg.quantize_from = "no_such_node";
+    CHECK_THROWS_WITH_AS(fp32.quantize(cfg, batches(1, 2, 1)),
+                         doctest::Contains("no node named 'no_such_node'"), Error);
+  }
+  SUBCASE("keep first and last") {
+    quant::QuantConfig cfg;
+    cfg.keep_first_last_fp32 = true;
+    const Model q = fp32.quantize(cfg, batches(2, 4, 1));
+    const auto c = op_counts(q.graph());
+    CHECK(c.at("Conv") == 1);
+    CHECK(c.at("Gemm") == 1);
+    CHECK(c.at("QConv") == 1);
+  }
+}
+
+TEST_CASE("quantize: bit widths and modes set the tensor types and ranges") {
+  const Model fp32 = Model::load_from_memory(small_cnn());
+  quant::QuantConfig cfg;
+  cfg.defaults.mode_a = quant::QMode::Sym;
+  cfg.defaults.bits_w = 4;
+  cfg.defaults.bits_a = 6;
+  QuantizeReport rep;
+  const Model q = fp32.quantize(cfg, batches(2, 4, 3), &rep);
+  const Graph& g = q.graph();
+  for (const Node& n : g.nodes) {
+    if (n.op_type != "QConv") continue;
+    const Tensor& w = *g.value(n.inputs[3]).constant;
+    REQUIRE(w.dtype() == DType::I8);
+    for (int64_t i = 0; i < w.numel(); ++i) {
+      CHECK(w.data<int8_t>()[i] >= -8);
+      CHECK(w.data<int8_t>()[i] <= 7);
+    }
+    CHECK(g.value(n.outputs[0]).dtype == DType::I8);  // sym activations are int8
+    CHECK(n.attrs.get_int("out_min") >= -32);
+    CHECK(n.attrs.get_int("out_max") <= 31);
+  }
+  for (const auto& [name, c] : rep.chosen.items()) {
+    CHECK(c["bits"] == 6);
+    CHECK(c["zero_point"] == 0);
+    CHECK(std::isfinite(c["scale"].get<double>()));
+  }
+}
+
+TEST_CASE("quantize: constant inputs and all-zero data never give inf/NaN scales") {
+  const Model fp32 = Model::load_from_memory(small_cnn());
+  auto zeros = [n = 0](std::vector<Tensor>& in) mutable {
+    if (n++) return false;
+    in.push_back(Tensor(DType::F32, {2, 3, 8, 8}));
+    return true;
+  };
+  QuantizeReport rep;
+  const Model q = fp32.quantize(quant::QuantConfig{}, zeros, &rep);
+  for (const auto& [name, c] : rep.chosen.items()) {
+    CHECK(std::isfinite(c["scale"].get<double>()));
+    CHECK(c["scale"].get<double>() > 0);
+  }
+  const Tensor y = q.run({Tensor(DType::F32, {2, 3, 8, 8})})[0];
+  for (int64_t i = 0; i < y.numel(); ++i) CHECK(std::isfinite(y.data<float>()[i]));
+}
+
+TEST_CASE("quantize: stats file round trip reproduces the model; override_range is honoured") {
+  const Model fp32 = Model::load_from_memory(small_cnn());
+  quant::QuantConfig cfg;
+  QuantizeReport rep;
+  const Model q1 = fp32.quantize(cfg, batches(3, 4, 11), &rep);
+  const nlohmann::json j =
+      nlohmann::json::parse(quant::stats_to_json(rep.stats, rep.samples, rep.chosen).dump(1));
+  CHECK(j["samples"] == 12);
+  std::map<std::string, quant::Range> ov;
+  const quant::StatsMap back = quant::stats_from_json(j, "stats.json", &ov);
+  CHECK(ov.empty());
+  const Model q2 = fp32.quantize(cfg, back, ov);
+  const Tensor x = random_tensor({4, 3, 8, 8}, 5);
+  const Tensor a = q1.run({x})[0], b = q2.run({x})[0];
+  CHECK(std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0);
+
+  nlohmann::json edited = j;
+  edited["tensors"]["x"]["override_range"] = {-1.0, 3.0};
+  ov.clear();
+  const quant::StatsMap back2 = quant::stats_from_json(edited, "stats.json", &ov);
+  REQUIRE(ov.count("x"));
+  QuantizeReport rep2;
+  fp32.quantize(cfg, back2, ov, &rep2);
+  // asym_u over [-1, 3]: scale 4/255, zero point round(63.75) = 64.
+  CHECK(rep2.chosen["x"]["scale"].get<double>() == doctest::Approx(4.0 / 255).epsilon(1e-6));
+  CHECK(rep2.chosen["x"]["zero_point"].get<int>() == 64);
+  CHECK(rep2.chosen["x"]["observer"] == "override_range");
+
+  edited["tensors"]["x"]["override_range"] = {1.0, -1.0};
+  CHECK_THROWS_WITH_AS(quant::stats_from_json(edited, "stats.json", &ov),
+                       doctest::Contains("override_range"), Error);
+  CHECK_THROWS_WITH_AS(quant::stats_from_json(nlohmann::json::object(), "s.json", nullptr),
+                       doctest::Contains("not an engine calibration stats file"), Error);
+}
+
+TEST_CASE("quantize config: JSON overrides by name, op type and glob; errors name the entry") {
+  quant::QuantConfig cfg;
+  quant::apply_config_json(R"({"defaults": {"observer": "percentile"},
+    "layers": [{"match": "Conv", "bits_w": 4},
+               {"match": "conv*", "mode_a": "asym_s"},
+               {"match": "fc", "quantize": false}]})",
+                           cfg, "layers.json");
+  Node conv;
+  conv.name = "conv2";
+  conv.op_type = "Conv";
+  Node fc;
+  fc.name = "fc";
+  fc.op_type = "Gemm";
+  const auto sc = cfg.settings_for(conv);
+  CHECK(sc.bits_w == 4);
+  CHECK(sc.mode_a == quant::QMode::AsymS);
+  CHECK(sc.observer == "percentile");
+  CHECK(sc.quantize);
+  CHECK_FALSE(cfg.settings_for(fc).quantize);
+  quant::QuantConfig bad;
+  CHECK_THROWS_WITH_AS(
+      quant::apply_config_json(R"({"layers": [{"match": "a", "bits_w": 9}]})", bad, "l.json"),
+      doctest::Contains("bits_w=9"), Error);
+  CHECK_THROWS_WITH_AS(
+      quant::apply_config_json(R"({"layers": [{"match": "a", "bitz": 4}]})", bad, "l.json"),
+      doctest::Contains("unknown field 'bitz'"), Error);
+  CHECK_THROWS_WITH_AS(quant::apply_config_json(
+                           R"({"layers": [{"match": "a", "observer": "nope"}]})", bad, "l.json"),
+                       doctest::Contains("nope"), Error);
+  CHECK_THROWS_WITH_AS(quant::apply_config_json("{", bad, "l.json"),
+                       doctest::Contains("not valid JSON"), Error);
+}
+
+}  // namespace engine::test
