@@ -165,7 +165,11 @@ void apply_json(const json& root, QuantConfig& out, const std::string& what) {
       cfg.layers.push_back(o);
     }
   }
-  cfg.validate();
+  try {
+    cfg.validate();
+  } catch (const Error& e) {
+    fail(what, ": ", e.what());
+  }
   out = std::move(cfg);
 }
 

@@ -127,4 +127,79 @@ TEST_SUITE("cli") {
       CHECK(r.out.find(c.message) != std::string::npos);
     }
   }
+
+  TEST_CASE("run --int8 classifies every demo image as its own class") {
+    const std::string calib = " --int8 --calib " + kSrc + "/demo/images";
+    for (const auto& e : fs::directory_iterator(kSrc + "/demo/images")) {
+      const std::string name = e.path().filename().string();
+      auto r =
+          run_cli("run " + kDemo + " -i " + e.path().string() + kDemoFlags + calib + " --topk 1");
+      CAPTURE(r.out);
+      REQUIRE(r.exit_code == 0);
+      CHECK(r.out.find("quantized 12/12 nodes") != std::string::npos);
+      CHECK(r.out.find("1. class " + name.substr(0, name.find('_')) + " ") != std::string::npos);
+    }
+  }
+
+  TEST_CASE("quantize saves a model that runs in INT8 without calibration; stats files") {
+    TempDir t;
+    const std::string q = (t.path / "demo.int8.onnx").string();
+    const std::string stats = (t.path / "stats.json").string();
+    const std::string img = kSrc + "/demo/images/7_sneaker.png";
+    auto r = run_cli("quantize " + kDemo + kDemoFlags + "--calib " + kSrc +
+                     "/demo/images --observer percentile --stats-out " + stats + " -o " + q);
+    CAPTURE(r.out);
+    REQUIRE(r.exit_code == 0);
+    CHECK(fs::file_size(q) < fs::file_size(kDemo) / 2);  // int8 weights
+    const std::string st = slurp(stats);
+    CHECK(st.find("engine-calibration-stats") != std::string::npos);
+    CHECK(st.find("\"observer\": \"percentile\"") != std::string::npos);
+    // The saved model is INT8 already; running it needs no calibration flags.
+    auto saved = run_cli("run " + q + " -i " + img + kDemoFlags + "--topk 1 -o " +
+                         (t.path / "a.npy").string());
+    CAPTURE(saved.out);
+    REQUIRE(saved.exit_code == 0);
+    CHECK(saved.out.find("1. class 7 ") != std::string::npos);
+    // Re-quantizing from the stats file gives the same outputs as the saved model.
+    auto again = run_cli("run " + kDemo + " -i " + img + kDemoFlags +
+                         "--int8 --observer percentile --stats-in " + stats + " -o " +
+                         (t.path / "b.npy").string());
+    REQUIRE(again.exit_code == 0);
+    CHECK(slurp((t.path / "a.npy").string()) == slurp((t.path / "b.npy").string()));
+    // Never overwrite the input.
+    auto same = run_cli("quantize " + kDemo + " --calib-noise 2 -o " + kDemo);
+    CHECK(same.exit_code == 1);
+    CHECK(same.out.find("would overwrite the input model") != std::string::npos);
+  }
+
+  TEST_CASE("--int8 errors: missing calibration, bad config and stats files, unknown observer") {
+    TempDir t;
+    const std::string bad_cfg =
+        t.file("layers.yaml", "layers:\n  - match: conv1\n    bits_w: 12\n");
+    const std::string bad_json = t.file("layers.json", "{\"layers\": [");
+    const std::string bad_stats = t.file("stats.json", "{\"format\": \"something-else\"}");
+    struct Case {
+      std::string args, message;
+    };
+    const std::string base = "run " + kDemo + " --random --int8 ";
+    const Case cases[] = {
+        {base, "--int8 needs calibration data"},
+        {base + "--calib-noise 2 --config " + bad_cfg, "layers.yaml"},
+        {base + "--calib-noise 2 --config " + bad_json, "not valid JSON"},
+        {base + "--calib-noise 2 --config " + t.path.string() + "/none.yaml", "none.yaml"},
+        {base + "--stats-in " + bad_stats, "not an engine calibration stats file"},
+        {base + "--calib-noise 2 --observer nope", "nope"},
+        {base + "--calib-noise 2 --quantize-from nosuchnode", "no node named 'nosuchnode'"},
+        {base + "--calib " + t.path.string() + "/missing_dir", "missing_dir"},
+    };
+    for (const Case& c : cases) {
+      auto r = run_cli(c.args);
+      CAPTURE(c.args);
+      CAPTURE(r.out);
+      CHECK(r.exit_code == 1);
+      CHECK(r.out.find(c.message) != std::string::npos);
+    }
+    CHECK(run_cli(base + "--calib-noise 2 --bits-w 9").exit_code == 2);
+    CHECK(run_cli(base + "--calib-noise 2 --fuse some").exit_code == 2);
+  }
 }
