@@ -13,6 +13,7 @@
 #include <random>
 
 #include <nlohmann/json.hpp>
+#include "cli/bench.h"
 #include "cli/inputs.h"
 #include "engine/engine.h"
 #include "engine/inspect.h"
@@ -125,6 +126,8 @@ Commands::Commands(CLI::App& app) {
   inspect_cmd_->add_flag("--passes", list_passes_, "List the graph passes and exit");
   pre_.add(inspect_cmd_);
   quant_.add(inspect_cmd_);
+
+  bench_ = std::make_shared<BenchCommand>(app);
 }
 
 int Commands::run() {
@@ -132,6 +135,7 @@ int Commands::run() {
   if (*quantize_cmd_) return run_quantize();
   if (*eval_cmd_) return run_eval();
   if (*inspect_cmd_) return run_inspect();
+  if (bench_->selected()) return bench_->run();
   return 2;
 }
 

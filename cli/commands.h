@@ -3,12 +3,15 @@
 
 #include <CLI/CLI.hpp>
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "cli/quant_flags.h"
 
 namespace engine::cli {
+
+class BenchCommand;  // cli/bench.h
 
 // Preprocessing flags shared by every command that reads images.
 struct PreprocessFlags {
@@ -45,6 +48,7 @@ class Commands {
   CLI::App* eval_cmd_ = nullptr;
   CLI::App* inspect_cmd_ = nullptr;
   CLI::App* quantize_cmd_ = nullptr;
+  std::shared_ptr<BenchCommand> bench_;  // `engine bench` (cli/bench.cpp)
   ModelFlags model_;
   PreprocessFlags pre_;
   QuantFlags quant_;

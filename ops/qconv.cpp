@@ -1,4 +1,4 @@
-// Integer convolutions on one code path (reference kernels, the oracle for the fast ones):
+// Integer convolutions on one code path (results defined by the naive loops of the tests):
 //   QConv (domain "engine"): x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp, [bias], [sum,
 //     sum_scale, sum_zp]; attrs requant (fixed|float), scale_bits, out_min, out_max + Conv attrs.
 //   QLinearConv (ONNX): inputs 0..8 as QConv; float requantization, full output range.
@@ -8,12 +8,16 @@
 // then requantized per output channel (ops/qgemm_core.h, quant/fixedpoint.h).
 //
 // Per group: acc[Mg, cols] = W'[Mg, Cg*k] x col[Cg*k, cols] with W' = w - w_zp and col the
-// im2col matrix of x - x_zp (int16; padding is 0, i.e. the zero point). The columns of one work
-// item are a range of output rows of one image, or, for small outputs, all positions of several
-// images side by side; items run in parallel. Depthwise convs (one input channel per group) use
+// im2col matrix of x - x_zp (int16; padding is 0, i.e. the zero point), by the integer GEMM of
+// ops/igemm.h (SIMD paths chosen at run time, ENGINE_ISA; W' packed once per call). The columns
+// of one work item are a range of output rows of one image, or, for small outputs, all positions
+// of several images side by side; items run in parallel. Rows of accumulators are requantized with
+// SIMD (ops/irequant.h) where the path has it. Depthwise convs (one input channel per group) use
 // direct loops.
 #include <algorithm>
 #include <cstdint>
+#include <limits>
+#include <utility>
 #include <vector>
 
 #include "ops/conv_geom.h"
@@ -85,30 +89,89 @@ void qconv_infer(InferContext& ctx, Kind kind) {
   ctx.set_output(0, out, g.out_shape());
 }
 
+// Where the kernel taps read, for output rows [r0, r1) (a row is one (z, y) pair of OW
+// positions), shared by all channels and images: per tap, the valid range [lo, hi) of output x
+// and the input x of output x = 0; per (tap, row), the offset of the input row in a channel plane,
+// or -1 when the row lies in the padding.
+// Short output rows (OW < kShortRow) use per-position tables instead (row overheads dominate
+// there): the offset of every position's input in the channel plane (0 in padding) and a mask
+// that keeps (-1) or zeroes (0) the value, so the copy loop has no branch.
+constexpr int64_t kShortRow = 16;
+
+struct TapTable {
+  int64_t r0 = 0, rows = 0, seg = 0;     // seg: positions per image (rows x OW)
+  std::vector<int64_t> lo, hi, x0, row;  // row: [tap * rows + r - r0]
+  std::vector<int32_t> pos;              // short rows: [tap * seg + p]
+  std::vector<int16_t> keep;             // short rows: [tap * seg + p]
+};
+
+TapTable tap_table(const ConvGeom& g, int64_t r0, int64_t r1) {
+  const int64_t ID = g.in[0], IH = g.in[1], IW = g.in[2], OH = g.out[1], OW = g.out[2];
+  const int64_t KH = g.k[1], KW = g.k[2], ksz = g.k_size();
+  TapTable t;
+  t.r0 = r0;
+  t.rows = r1 - r0;
+  t.lo.resize(size_t(ksz));
+  t.hi.resize(size_t(ksz));
+  t.x0.resize(size_t(ksz));
+  t.row.resize(size_t(ksz * t.rows));
+  for (int64_t kidx = 0; kidx < ksz; ++kidx) {
+    const int64_t kz = kidx / (KH * KW), ky = (kidx / KW) % KH, kx = kidx % KW;
+    const size_t i = size_t(kidx);
+    t.x0[i] = kx * g.d[2] - g.pb[2];
+    valid_range(t.x0[i], g.s[2], IW, OW, t.lo[i], t.hi[i]);
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t oz = r / OH, oy = r % OH;
+      const int64_t iz = oz * g.s[0] - g.pb[0] + kz * g.d[0];
+      const int64_t iy = oy * g.s[1] - g.pb[1] + ky * g.d[1];
+      const bool in = iz >= 0 && iz < ID && iy >= 0 && iy < IH;
+      t.row[size_t(kidx * t.rows + r - r0)] = in ? (iz * IH + iy) * IW : -1;
+    }
+  }
+  t.seg = t.rows * OW;
+  if (OW >= kShortRow || g.in_size() > std::numeric_limits<int32_t>::max()) return t;
+  t.pos.assign(size_t(ksz * t.seg), 0);
+  t.keep.assign(size_t(ksz * t.seg), 0);
+  for (int64_t kidx = 0; kidx < ksz; ++kidx)
+    for (int64_t r = 0; r < t.rows; ++r) {
+      const int64_t row = t.row[size_t(kidx * t.rows + r)], base = (kidx * t.rows + r) * OW;
+      if (row < 0) continue;
+      for (int64_t ox = t.lo[size_t(kidx)]; ox < t.hi[size_t(kidx)]; ++ox) {
+        t.pos[size_t(base + ox)] = int32_t(row + t.x0[size_t(kidx)] + ox * g.s[2]);
+        t.keep[size_t(base + ox)] = -1;
+      }
+    }
+  return t;
+}
+
 // One row of the im2col matrix (see ops/conv.cpp): x - x_zp under kernel tap kidx of channel
-// plane xc, for output rows [r0, r1) (a row is one (z, y) pair of OW positions); 0 in padding.
+// plane xc, for the rows of table t; 0 in padding.
 template <class T>
-void im2col_row(const ConvGeom& g, const T* xc, int32_t xzp, int64_t kidx, int64_t r0, int64_t r1,
+void im2col_row(const ConvGeom& g, const TapTable& t, const T* xc, int32_t xzp, int64_t kidx,
                 int16_t* dst) {
-  const int64_t ID = g.in[0], IH = g.in[1], IW = g.in[2];
-  const int64_t OH = g.out[1], OW = g.out[2];
-  const int64_t KH = g.k[1], KW = g.k[2];
-  const int64_t kz = kidx / (KH * KW), ky = (kidx / KW) % KH, kx = kidx % KW;
-  const int64_t sx = g.s[2], ix0 = kx * g.d[2] - g.pb[2];
-  int64_t lo, hi;
-  valid_range(ix0, sx, IW, OW, lo, hi);
-  for (int64_t r = r0; r < r1; ++r) {
-    const int64_t oz = r / OH, oy = r % OH;
-    const int64_t iz = oz * g.s[0] - g.pb[0] + kz * g.d[0];
-    const int64_t iy = oy * g.s[1] - g.pb[1] + ky * g.d[1];
-    int16_t* d = dst + (r - r0) * OW;
-    if (iz < 0 || iz >= ID || iy < 0 || iy >= IH) {
+  if (!t.pos.empty()) {
+    const int32_t* pos = t.pos.data() + kidx * t.seg;
+    const int16_t* keep = t.keep.data() + kidx * t.seg;
+    for (int64_t p = 0; p < t.seg; ++p) dst[p] = int16_t((int32_t(xc[pos[p]]) - xzp) & keep[p]);
+    return;
+  }
+  const int64_t OW = g.out[2], sx = g.s[2];
+  const size_t i = size_t(kidx);
+  const int64_t lo = t.lo[i], hi = t.hi[i];
+  const int64_t* rows = t.row.data() + kidx * t.rows;
+  for (int64_t r = 0; r < t.rows; ++r) {
+    int16_t* d = dst + r * OW;
+    if (rows[r] < 0) {
       std::fill(d, d + OW, int16_t(0));
       continue;
     }
-    const T* xrow = xc + (iz * IH + iy) * IW + ix0;
+    const T* xrow = xc + rows[r] + t.x0[i];
     std::fill(d, d + lo, int16_t(0));
-    for (int64_t ox = lo; ox < hi; ++ox) d[ox] = int16_t(int32_t(xrow[ox * sx]) - xzp);
+    if (sx == 1) {  // contiguous: vectorizes
+      for (int64_t ox = lo; ox < hi; ++ox) d[ox] = int16_t(int32_t(xrow[ox]) - xzp);
+    } else {
+      for (int64_t ox = lo; ox < hi; ++ox) d[ox] = int16_t(int32_t(xrow[ox * sx]) - xzp);
+    }
     std::fill(d + hi, d + OW, int16_t(0));
   }
 }
@@ -146,8 +209,13 @@ void depthwise(const ConvGeom& g, const T* x, int32_t xzp, const int16_t* wq,
             if (iy < 0 || iy >= IH) continue;
             const T* xrow = xc + (iz * IH + iy) * IW + ix0;
             int32_t* arow = acc.data() + (oz * OH + oy) * OW;
-            for (int64_t ox = lo; ox < hi; ++ox)
-              arow[ox] = wrap_add(arow[ox], wv * (int32_t(xrow[ox * sx]) - xzp));
+            if (sx == 1) {  // contiguous: vectorizes
+              for (int64_t ox = lo; ox < hi; ++ox)
+                arow[ox] = wrap_add(arow[ox], wv * (int32_t(xrow[ox]) - xzp));
+            } else {
+              for (int64_t ox = lo; ox < hi; ++ox)
+                arow[ox] = wrap_add(arow[ox], wv * (int32_t(xrow[ox * sx]) - xzp));
+            }
           }
         }
       }
@@ -156,54 +224,76 @@ void depthwise(const ConvGeom& g, const T* x, int32_t xzp, const int16_t* wq,
   }
 }
 
+// A per-thread buffer of at least n elements (contents undefined), kept across calls: OpenMP
+// reuses its threads, so convolutions neither allocate nor zero-fill their im2col matrices.
+template <class T>
+T* scratch(size_t n) {
+  thread_local std::vector<T> buf;
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
+}
+
+// Splits [0, n) into `parts` nearly equal ranges; returns range i.
+std::pair<int64_t, int64_t> part(int64_t n, int64_t parts, int64_t i) {
+  return {i * n / parts, (i + 1) * n / parts};
+}
+
 template <class T>
 void conv_gemm(const ConvGeom& g, const T* x, int32_t xzp, const int16_t* wq,
                const OutputWriter& out, int threads) {
   const int64_t Cg = g.C / g.group, Mg = g.M / g.group;
   const int64_t in_sz = g.in_size(), out_sz = g.out_size(), ksz = g.k_size(), Kg = Cg * ksz;
   const int64_t OW = g.out[2], R = g.out[0] * g.out[1];
-  // Columns per work item: im2col matrices of about 2 MB, at least 256 columns.
-  const int64_t target = std::max<int64_t>(256, (int64_t(1) << 20) / std::max<int64_t>(1, Kg));
-  int64_t imgs = 1, rows = R;
+  // Work items: im2col matrices of about 512 KB (at least 256 columns; L2-sized): ranges of output
+  // rows of one image, or, for small outputs, all positions of several images side by side. With
+  // threads, the number of items is rounded up to a multiple of the thread count (balanced).
+  const int64_t target = std::max<int64_t>(256, (int64_t(1) << 18) / std::max<int64_t>(1, Kg));
+  int64_t n_chunks = g.N, r_chunks = 1;
   if (out_sz >= target)
-    rows = std::clamp<int64_t>(ceil_div_pos(target, OW), 1, R);
+    r_chunks = ceil_div_pos(R, std::clamp<int64_t>(ceil_div_pos(target, OW), 1, R));
   else
-    imgs = std::clamp<int64_t>(target / out_sz, 1, g.N);
-  const int64_t n_chunks = ceil_div_pos(g.N, imgs), r_chunks = ceil_div_pos(R, rows);
-  const int64_t items = n_chunks * r_chunks, max_cols = imgs * rows * OW;
+    n_chunks = ceil_div_pos(g.N, std::clamp<int64_t>(target / out_sz, 1, g.N));
+  if (threads > 1 && r_chunks == 1 && n_chunks < g.N)
+    n_chunks = std::min(g.N, ceil_div_pos(n_chunks, threads) * threads);
+  if (threads > 1 && r_chunks > 1 && (g.N * r_chunks) % threads != 0)
+    r_chunks = std::min(R, ceil_div_pos(r_chunks, threads) * threads);
+  const int64_t items = n_chunks * r_chunks;
+  const int64_t max_cols = ceil_div_pos(g.N, n_chunks) * ceil_div_pos(R, r_chunks) * OW;
 
-  auto run_item = [&](int64_t item, std::vector<int16_t>& col, std::vector<int32_t>& acc,
-                      int inner_threads) {
-    const int64_t n0 = (item / r_chunks) * imgs, nb = std::min(imgs, g.N - n0);
-    const int64_t r0 = (item % r_chunks) * rows, r1 = std::min(R, r0 + rows);
-    const int64_t seg = (r1 - r0) * OW, ncol = nb * seg;  // columns per image, in total
+  // The weights of each group, packed once for all work items.
+  std::vector<IgemmPackedA> wpack;
+  for (int64_t gi = 0; gi < g.group; ++gi) wpack.emplace_back(Mg, Kg, wq + gi * Mg * Kg, Kg);
+
+  auto run_item = [&](int64_t item, int16_t* col, int32_t* acc, int inner_threads) {
+    const auto [n0, n1] = part(g.N, n_chunks, item / r_chunks);
+    const auto [r0, r1] = part(R, r_chunks, item % r_chunks);
+    const int64_t nb = n1 - n0, seg = (r1 - r0) * OW, ncol = nb * seg;  // columns per image, all
+    const TapTable taps = tap_table(g, r0, r1);
     for (int64_t gi = 0; gi < g.group; ++gi) {
       for (int64_t j = 0; j < nb; ++j)
         for (int64_t row = 0; row < Kg; ++row) {
           const T* xc = x + ((n0 + j) * g.C + gi * Cg + row / ksz) * in_sz;
-          im2col_row(g, xc, xzp, row % ksz, r0, r1, col.data() + row * ncol + j * seg);
+          im2col_row(g, taps, xc, xzp, row % ksz, col + row * ncol + j * seg);
         }
-      igemm_s16(Mg, ncol, Kg, wq + gi * Mg * Kg, Kg, col.data(), ncol, acc.data(), ncol,
-                inner_threads);
+      igemm_packed(wpack[size_t(gi)], ncol, col, ncol, acc, ncol, inner_threads);
       for (int64_t m = 0; m < Mg; ++m) {
         const int64_t oc = gi * Mg + m;
         for (int64_t j = 0; j < nb; ++j)
-          out.write(oc, ((n0 + j) * g.M + oc) * out_sz + r0 * OW, acc.data() + m * ncol + j * seg,
-                    seg);
+          out.write(oc, ((n0 + j) * g.M + oc) * out_sz + r0 * OW, acc + m * ncol + j * seg, seg);
       }
     }
   };
   const size_t col_size = size_t(Kg * max_cols), acc_size = size_t(Mg * max_cols);
   if (threads <= 1 || items == 1) {  // one item: the GEMM itself runs in parallel
-    std::vector<int16_t> col(col_size);
-    std::vector<int32_t> acc(acc_size);
+    int16_t* col = scratch<int16_t>(col_size);
+    int32_t* acc = scratch<int32_t>(acc_size);
     for (int64_t it = 0; it < items; ++it) run_item(it, col, acc, threads);
     return;
   }
 #pragma omp parallel num_threads(threads)
   {
-    std::vector<int16_t> col(col_size);
-    std::vector<int32_t> acc(acc_size);
+    int16_t* col = scratch<int16_t>(col_size);
+    int32_t* acc = scratch<int32_t>(acc_size);
 #pragma omp for schedule(dynamic)
     for (int64_t it = 0; it < items; ++it) run_item(it, col, acc, 1);
   }
@@ -218,6 +308,7 @@ void qconv_kernel(KernelContext& kc, Kind kind) {
   const ConvGeom g = conv_geometry(kc.node, X.shape(), W.shape());
   const int64_t Kw = W.numel() / std::max<int64_t>(1, g.M);  // weights per output channel
   if (g.N == 0 || g.M == 0 || g.out_size() == 0) return;
+  igemm_isa();  // throws on a bad ENGINE_ISA here rather than inside a parallel region
 
   const auto single = [&](int i) { return kc.has_input(i) ? &kc.in(i) : nullptr; };
   const int32_t xzp = zero_points_of(single(s.x_zp), 1, op, "x_zero_point")[0];
@@ -225,7 +316,9 @@ void qconv_kernel(KernelContext& kc, Kind kind) {
   std::vector<int16_t> wq(size_t(W.numel()));  // w - w_zp[oc]
   dispatch_q8(W.dtype(), [&](auto tw) {
     const auto* w = W.data<decltype(tw)>();
-    for (int64_t i = 0; i < W.numel(); ++i) wq[size_t(i)] = int16_t(w[i] - wzp[size_t(i / Kw)]);
+    for (int64_t oc = 0; oc < g.M; ++oc)
+      for (int64_t i = oc * Kw; i < (oc + 1) * Kw; ++i)
+        wq[size_t(i)] = int16_t(w[i] - wzp[size_t(oc)]);
   });
 
   OutputWriter out;

@@ -1,9 +1,11 @@
-// Shared core of the integer convolution and matrix-multiply reference kernels (ops/qconv.cpp,
+// Shared core of the integer convolution and matrix-multiply kernels (ops/qconv.cpp,
 // ops/qgemm.cpp):
-//   - igemm_s16: C[M,N] = A[M,K] x B[K,N] with int16 operands and int32 accumulation;
+//   - igemm_s16 / igemm_packed (ops/igemm.h): C[M,N] = A[M,K] x B[K,N] with int16 operands and
+//     int32 accumulation, SIMD paths chosen at run time (ENGINE_ISA);
 //   - scale / zero-point inputs that are per tensor or per output channel;
 //   - ChannelRequant: int32 accumulator -> quantized output, per channel, with the math of
-//     quant/fixedpoint.h (no rounding of its own) and an optional residual ("sum") input.
+//     quant/fixedpoint.h (no rounding of its own) and an optional residual ("sum") input;
+//     OutputWriter runs contiguous rows through the bit-identical SIMD version (ops/irequant.h).
 // Operands are stored as int16 after subtracting their zero points: (x - x_zp) and (w - w_zp)
 // both lie in [-255, 255], so the GEMM needs no zero-point correction terms and padding is 0.
 #pragma once
@@ -15,6 +17,8 @@
 #include <vector>
 
 #include "core/op_registry.h"
+#include "ops/igemm.h"
+#include "ops/irequant.h"
 #include "quant/fixedpoint.h"
 
 namespace engine::qops {
@@ -81,59 +85,6 @@ inline RequantAttrs requant_attrs(const Node& node, DType out, bool onnx_op) {
 // Accumulators wrap modulo 2^32 on overflow (as int32 hardware does) instead of being undefined.
 inline int32_t wrap_add(int32_t a, int32_t b) {
   return int32_t(uint32_t(a) + uint32_t(b));
-}
-
-constexpr int64_t kGemmColBlock = 256;  // 4 rows x 256 int32 accumulators stay in L1
-
-// Rows [0, R) of C for one block of nb <= kGemmColBlock columns. Each B row is loaded once for R
-// output rows; the j loop vectorizes (int16 x int16 -> int32 widening multiplies).
-template <int R>
-inline void igemm_rows(int64_t nb, int64_t K, const int16_t* A, int64_t lda, const int16_t* B,
-                       int64_t ldb, int32_t* C, int64_t ldc) {
-  alignas(64) uint32_t acc[R][kGemmColBlock];
-  for (int r = 0; r < R; ++r) std::fill(acc[r], acc[r] + nb, 0u);
-  for (int64_t k = 0; k < K; ++k) {
-    const int16_t* b = B + k * ldb;
-    int32_t a[R];
-    for (int r = 0; r < R; ++r) a[r] = A[r * lda + k];
-    for (int64_t j = 0; j < nb; ++j) {
-      const int32_t bj = b[j];
-      for (int r = 0; r < R; ++r) acc[r][j] += uint32_t(a[r] * bj);
-    }
-  }
-  for (int r = 0; r < R; ++r)
-    for (int64_t j = 0; j < nb; ++j) C[r * ldc + j] = int32_t(acc[r][j]);
-}
-
-// C[M, N] = A[M, K] x B[K, N], row-major with leading dimensions lda / ldb / ldc (overwrites C).
-// threads > 1: blocks of 4 rows x 256 columns run in parallel.
-inline void igemm_s16(int64_t M, int64_t N, int64_t K, const int16_t* A, int64_t lda,
-                      const int16_t* B, int64_t ldb, int32_t* C, int64_t ldc, int threads) {
-  if (M <= 0 || N <= 0) return;
-  const int64_t mblocks = (M + 3) / 4, nblocks = (N + kGemmColBlock - 1) / kGemmColBlock;
-  const int64_t tasks = mblocks * nblocks;
-  const bool par = threads > 1 && tasks > 1 && double(M) * double(N) * double(K) > 1e5;
-#pragma omp parallel for num_threads(std::max(1, threads)) schedule(static) if (par)
-  for (int64_t t = 0; t < tasks; ++t) {
-    const int64_t i0 = (t / nblocks) * 4, j0 = (t % nblocks) * kGemmColBlock;
-    const int64_t nb = std::min(kGemmColBlock, N - j0);
-    const int16_t* a = A + i0 * lda;
-    int32_t* c = C + i0 * ldc + j0;
-    switch (std::min<int64_t>(4, M - i0)) {
-      case 4:
-        igemm_rows<4>(nb, K, a, lda, B + j0, ldb, c, ldc);
-        break;
-      case 3:
-        igemm_rows<3>(nb, K, a, lda, B + j0, ldb, c, ldc);
-        break;
-      case 2:
-        igemm_rows<2>(nb, K, a, lda, B + j0, ldb, c, ldc);
-        break;
-      default:
-        igemm_rows<1>(nb, K, a, lda, B + j0, ldb, c, ldc);
-        break;
-    }
-  }
 }
 
 // ---------------------------------------------------------------- scale / zero-point inputs
@@ -226,6 +177,24 @@ class ChannelRequant {
     sum_m_ = sum_scale / y_scale;
   }
 
+  // The constants of channel ch for requant_row_simd (ops/irequant.h).
+  RequantRow row(int64_t ch, int32_t bias) const {
+    RequantRow r;
+    r.fixed = ra_.mode == quant::RequantMode::Fixed;
+    if (r.fixed)
+      r.fm = fm_[size_t(ch)];
+    else
+      r.m = fmul_[size_t(ch)];
+    r.sum_fm = sum_fm_;
+    r.sum_m = sum_m_;
+    r.zp = zp_;
+    r.lo = ra_.lo;
+    r.hi = ra_.hi;
+    r.bias = bias;
+    r.sum_zp = sum_zp_;
+    return r;
+  }
+
   int32_t operator()(int32_t acc, int64_t ch) const {
     if (ra_.mode == quant::RequantMode::Fixed)
       return clamp(int64_t(zp_) + quant::apply_multiplier(acc, fm_[size_t(ch)]));
@@ -267,6 +236,8 @@ struct OutputWriter {
     if (y->dtype() == DType::I32) {
       int32_t* yp = y->data<int32_t>() + off;
       for (int64_t i = 0; i < count; ++i) yp[i] = wrap_add(acc[i * stride], b);
+    } else if (stride == 1 && write_simd(ch, off, acc, count, b)) {
+      return;
     } else if (y->dtype() == DType::U8) {
       write_q(static_cast<uint8_t*>(y->raw()) + off, ch, off, acc, count, stride, b);
     } else {
@@ -275,6 +246,15 @@ struct OutputWriter {
   }
 
  private:
+  // Contiguous accumulators: the SIMD requantization of the path in use, if it has one.
+  bool write_simd(int64_t ch, int64_t off, const int32_t* acc, int64_t count, int32_t b) const {
+    const auto q8 = [](DType t) { return t == DType::U8 ? Q8Type::U8 : Q8Type::I8; };
+    return requant_row_simd(rq.row(ch, b), acc, count, static_cast<uint8_t*>(y->raw()) + off,
+                            q8(y->dtype()),
+                            sum ? static_cast<const uint8_t*>(sum->raw()) + off : nullptr,
+                            sum ? q8(sum->dtype()) : Q8Type::None);
+  }
+
   template <class TY>
   void write_q(TY* yp, int64_t ch, int64_t off, const int32_t* acc, int64_t count, int64_t stride,
                int32_t b) const {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "ops/igemm.h"
 #include "ops/ops.h"
 #include "quant/fixedpoint.h"
 #include "tests/op_test_util.h"
@@ -33,6 +34,20 @@ const OpRegistry& qreg() {
 }
 
 using Ints = std::vector<int64_t>;
+
+// Runs f once per integer GEMM / requantization path this CPU supports (ops/igemm.h), then
+// restores the default path.
+template <class F>
+void for_each_isa(F&& f) {
+  struct Restore {
+    ~Restore() { reset_igemm_isa_for_testing(); }
+  } restore;
+  for (IgemmIsa isa : {IgemmIsa::Reference, IgemmIsa::Avx2, IgemmIsa::Avx512Vnni}) {
+    if (set_igemm_isa_for_testing(isa) != isa) continue;
+    INFO("integer kernel path ", std::string(igemm_isa_name(isa)));
+    f();
+  }
+}
 
 int32_t qmin_of(DType t) {
   return t == DType::U8 ? 0 : -128;
@@ -331,14 +346,8 @@ void check_conv_case(const ConvCase& c, std::mt19937& rng, int vec1) {
   CHECK(far == 0);
 }
 
-}  // namespace
-
-TEST_CASE("QConv: random shapes vs a naive loop, fixed and float requantization") {
-  std::mt19937 rng(2024);
-  for (int i = 0; i < 160; ++i) check_conv_case(random_conv_case(rng, i), rng, int(rng() % 8));
-}
-
-TEST_CASE("QConv: large inputs (chunked im2col rows, several images per GEMM)") {
+// Large convolutions: chunked im2col rows, several images per GEMM, depthwise.
+void check_large_convs() {
   std::mt19937 rng(77);
   ConvCase c;  // 2304 rows of im2col, 720 output positions: chunks of output rows
   c.N = 2, c.C = 256, c.M = 9, c.in = {24, 30}, c.k = {3, 3}, c.s = {1, 1}, c.d = {1, 1};
@@ -347,6 +356,12 @@ TEST_CASE("QConv: large inputs (chunked im2col rows, several images per GEMM)") 
   c.fixed = false;
   c.sum = true;
   check_conv_case(c, rng, 0);
+  ConvCase w;  // long output rows (>= 16: copied row by row) with strides, dilation and padding
+  w.N = 3, w.C = 6, w.M = 5, w.in = {9, 40}, w.k = {3, 3}, w.s = {2, 2}, w.d = {2, 1};
+  w.pads = {2, 1, 0, 3};
+  check_conv_case(w, rng, 0);
+  w.s = {1, 1}, w.xt = DType::I8, w.sum = true;
+  check_conv_case(w, rng, 0);
   ConvCase b;  // small outputs, many images: images side by side in one GEMM
   b.N = 37, b.C = 5, b.M = 6, b.in = {3, 4}, b.k = {2, 2}, b.s = {1, 2}, b.d = {1, 1};
   b.pads = {0, 1, 1, 0};
@@ -354,6 +369,19 @@ TEST_CASE("QConv: large inputs (chunked im2col rows, several images per GEMM)") 
   check_conv_case(b, rng, 0);
   b.group = 5, b.C = 5, b.M = 10;  // depthwise with multiplier 2
   check_conv_case(b, rng, 0);
+}
+
+}  // namespace
+
+TEST_CASE("QConv: random shapes vs a naive loop, fixed and float requantization") {
+  for_each_isa([] {
+    std::mt19937 rng(2024);
+    for (int i = 0; i < 160; ++i) check_conv_case(random_conv_case(rng, i), rng, int(rng() % 8));
+  });
+}
+
+TEST_CASE("QConv: large inputs (chunked im2col rows, several images per GEMM)") {
+  for_each_isa([] { check_large_convs(); });
 }
 
 TEST_CASE("QConv: out_min / out_max clamp, per-tensor weights, scale_bits") {
@@ -391,27 +419,29 @@ TEST_CASE("QConv: out_min / out_max clamp, per-tensor weights, scale_bits") {
 }
 
 TEST_CASE("QLinearConv equals QConv in float mode; ConvInteger vs naive") {
-  std::mt19937 rng(99);
-  for (int i = 0; i < 40; ++i) {
-    ConvCase c = random_conv_case(rng, 2 * i + 1);  // odd: float mode
-    c.sum = false;
-    c.clamp = false;
-    INFO(case_str(c));
-    const ConvData D = make_conv_data(c, rng);
-    const std::vector<Tensor> in = conv_inputs(c, D, int(rng() % 8));
-    const Tensor a = run_node(qreg(), qconv_node(conv_attrs(c, D, true)), in)[0];
-    const Tensor b =
-        run_node(qreg(), qconv_node(conv_attrs(c, D, false), "QLinearConv", ""), in)[0];
-    CHECK(values(a) == values(b));
-    CHECK(values(b) == naive_conv(c, D, false));
-    // ConvInteger: x, w, x_zp, w_zp -> int32 without bias.
-    c.bias = false;
-    const std::vector<Tensor> ci = {in[0], in[3], in[2], in[5]};
-    const Tensor y =
-        run_node(qreg(), qconv_node(conv_attrs(c, D, false), "ConvInteger", ""), ci)[0];
-    REQUIRE(y.dtype() == DType::I32);
-    CHECK(values(y) == naive_conv(c, D, true));
-  }
+  for_each_isa([] {
+    std::mt19937 rng(99);
+    for (int i = 0; i < 40; ++i) {
+      ConvCase c = random_conv_case(rng, 2 * i + 1);  // odd: float mode
+      c.sum = false;
+      c.clamp = false;
+      INFO(case_str(c));
+      const ConvData D = make_conv_data(c, rng);
+      const std::vector<Tensor> in = conv_inputs(c, D, int(rng() % 8));
+      const Tensor a = run_node(qreg(), qconv_node(conv_attrs(c, D, true)), in)[0];
+      const Tensor b =
+          run_node(qreg(), qconv_node(conv_attrs(c, D, false), "QLinearConv", ""), in)[0];
+      CHECK(values(a) == values(b));
+      CHECK(values(b) == naive_conv(c, D, false));
+      // ConvInteger: x, w, x_zp, w_zp -> int32 without bias.
+      c.bias = false;
+      const std::vector<Tensor> ci = {in[0], in[3], in[2], in[5]};
+      const Tensor y =
+          run_node(qreg(), qconv_node(conv_attrs(c, D, false), "ConvInteger", ""), ci)[0];
+      REQUIRE(y.dtype() == DType::I32);
+      CHECK(values(y) == naive_conv(c, D, true));
+    }
+  });
   // Omitted zero points are 0.
   const Tensor y = run_node(
       qreg(), qconv_node({}, "ConvInteger", ""),
@@ -500,8 +530,8 @@ ConvCase conv3x3(int64_t N, int64_t C, int64_t M, int64_t hw, int64_t stride, in
 }
 
 TEST_CASE("QConv timing (run with --no-skip)" * doctest::skip()) {
-  for (const std::string mode : {"fixed", "float"}) {
-    const double sec = time_qconv(conv3x3(64, 64, 64, 32, 1), mode, 3);
+  for (const std::string mode : {"float", "fixed", "float", "fixed"}) {
+    const double sec = time_qconv(conv3x3(64, 64, 64, 32, 1), mode, 5);
     MESSAGE("QConv 64x64x3x3 32x32 batch 64, ", mode, ": ", sec * 1e3, " ms, ",
             64.0 * 64 * 9 * 1024 * 64 / sec / 1e9, " GMAC/s");
   }
@@ -601,7 +631,9 @@ std::vector<Tensor> gemm_inputs(const GemmData& g) {
           g.bias ? ints(DType::I32, {g.N}, g.biasv) : Tensor()};
 }
 
-TEST_CASE("QGemm: random shapes vs a naive loop") {
+namespace {
+
+void check_random_gemms() {
   std::mt19937 rng(31);
   for (int i = 0; i < 200; ++i) {
     const GemmData g = random_gemm(rng, i);
@@ -622,6 +654,12 @@ TEST_CASE("QGemm: random shapes vs a naive loop") {
     REQUIRE(y.shape() == Dims{g.M, g.N});
     CHECK(values(y) == naive_gemm(g, false));
   }
+}
+
+}  // namespace
+
+TEST_CASE("QGemm: random shapes vs a naive loop") {
+  for_each_isa([] { check_random_gemms(); });
 }
 
 TEST_CASE("QLinearMatMul and MatMulInteger: batched N-D shapes vs a naive loop") {

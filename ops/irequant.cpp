@@ -1,0 +1,200 @@
+// SIMD requantization (see irequant.h): 8 int32 lanes per step with AVX2. The fixed-point
+// multiply follows quant/fixedpoint.h step by step:
+//   - saturating left shift (exp > 0): compare against INT32_MAX >> left / INT32_MIN >> left;
+//   - rounding doubling high multiply by q > 0: 64-bit products of the even and odd lanes
+//     (vpmuldq), + 2^30, - 1 when the product is negative, then bits 31..62 (the truncating
+//     division of the scalar code, written as a floor);
+//   - rounding right shift: (x >> s) + (x & mask > (mask >> 1) + (x < 0)).
+// The output zero point is added after clamping to [lo - zp, hi - zp] (equal to clamping
+// zp + v to [lo, hi] for every int32 v); with a sum the two terms are added with int32
+// saturation, which the clamp cannot tell from the int64 sum of the scalar code.
+#include "ops/irequant.h"
+
+#include <cstring>
+#include <limits>
+
+#include "ops/igemm.h"
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define ENGINE_REQUANT_AVX2 1
+#define ENGINE_TARGET_AVX2 __attribute__((target("avx2")))
+#endif
+
+namespace engine {
+namespace {
+
+#ifdef ENGINE_REQUANT_AVX2
+
+constexpr int32_t kI32Max = std::numeric_limits<int32_t>::max();
+constexpr int32_t kI32Min = std::numeric_limits<int32_t>::min();
+
+// Loop-invariant vectors of one fixed multiplier.
+struct FixedV {
+  bool zero;  // the multiplier maps everything to 0
+  int left;   // saturating left shift (0..30)
+  int right;  // rounding right shift (0..31)
+  __m256i q, over, under, mask, half;
+};
+
+ENGINE_TARGET_AVX2 inline FixedV fixed_v(quant::FixedMultiplier f) {
+  FixedV v{};
+  v.zero = f.q == 0;  // apply_multiplier returns 0 (exp < -31 is flushed to q = 0 as well)
+  v.left = f.exp > 0 ? f.exp : 0;
+  v.right = f.exp > 0 ? 0 : -f.exp;
+  if (v.zero) return v;
+  v.q = _mm256_set1_epi32(f.q);
+  v.over = _mm256_set1_epi32(kI32Max >> v.left);
+  v.under = _mm256_set1_epi32(kI32Min >> v.left);
+  const int32_t mask = int32_t((int64_t(1) << v.right) - 1);
+  v.mask = _mm256_set1_epi32(mask);
+  v.half = _mm256_set1_epi32(mask >> 1);
+  return v;
+}
+
+// Bits 31..62 of p + 2^30 - (p < 0), in the low half of each 64-bit lane (shifted right) or in
+// the high half (shifted left by one).
+ENGINE_TARGET_AVX2 inline __m256i round_product(__m256i p) {
+  const __m256i nudge = _mm256_set1_epi64x(int64_t(1) << 30);
+  return _mm256_add_epi64(_mm256_add_epi64(p, nudge),
+                          _mm256_cmpgt_epi64(_mm256_setzero_si256(), p));
+}
+
+// apply_multiplier on 8 lanes.
+ENGINE_TARGET_AVX2 inline __m256i apply_fixed(__m256i x, const FixedV& f) {
+  if (f.zero) return _mm256_setzero_si256();
+  if (f.left > 0) {
+    const __m256i over = _mm256_cmpgt_epi32(x, f.over), under = _mm256_cmpgt_epi32(f.under, x);
+    x = _mm256_sll_epi32(x, _mm_cvtsi32_si128(f.left));
+    x = _mm256_blendv_epi8(x, _mm256_set1_epi32(kI32Max), over);
+    x = _mm256_blendv_epi8(x, _mm256_set1_epi32(kI32Min), under);
+  }
+  const __m256i even = round_product(_mm256_mul_epi32(x, f.q));
+  const __m256i odd = round_product(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), f.q));
+  __m256i h = _mm256_blend_epi32(_mm256_srli_epi64(even, 31), _mm256_slli_epi64(odd, 1), 0xAA);
+  if (f.right > 0) {
+    const __m256i rem = _mm256_and_si256(h, f.mask);
+    const __m256i thr = _mm256_sub_epi32(f.half, _mm256_srai_epi32(h, 31));  // + 1 if h < 0
+    h = _mm256_sra_epi32(h, _mm_cvtsi32_si128(f.right));
+    h = _mm256_sub_epi32(h, _mm256_cmpgt_epi32(rem, thr));  // + 1 if rem > thr
+  }
+  return h;
+}
+
+ENGINE_TARGET_AVX2 inline __m256i saturating_add(__m256i a, __m256i b) {
+  const __m256i s = _mm256_add_epi32(a, b);
+  // Overflow iff a and b have the same sign and s the other one; saturate toward a's sign.
+  const __m256i ov = _mm256_and_si256(_mm256_xor_si256(a, s), _mm256_xor_si256(b, s));
+  const __m256i sat = _mm256_xor_si256(_mm256_srai_epi32(a, 31), _mm256_set1_epi32(kI32Max));
+  return _mm256_blendv_epi8(s, sat, _mm256_srai_epi32(ov, 31));
+}
+
+ENGINE_TARGET_AVX2 inline __m256i load8(const uint8_t* p, Q8Type t) {
+  const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+  return t == Q8Type::U8 ? _mm256_cvtepu8_epi32(b) : _mm256_cvtepi8_epi32(b);
+}
+
+// Stores 8 lanes holding values of type t (already in range) as bytes.
+ENGINE_TARGET_AVX2 inline void store8(uint8_t* p, __m256i v, Q8Type t) {
+  const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  const __m128i b = t == Q8Type::U8 ? _mm_packus_epi16(w, w) : _mm_packs_epi16(w, w);
+  _mm_storel_epi64(reinterpret_cast<__m128i*>(p), b);
+}
+
+struct RowV {
+  FixedV fm, sfm;
+  __m256i bias, szp, zp, lo, hi;  // lo / hi: the range minus the zero point
+  __m256 m, sm, flo, fhi;
+};
+
+template <bool kFixed, bool kSum>
+ENGINE_TARGET_AVX2 inline __m256i requant8(const RowV& v, const int32_t* acc, const uint8_t* sum,
+                                           Q8Type st) {
+  const __m256i x =
+      _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc)), v.bias);
+  __m256i ds = _mm256_setzero_si256();
+  if (kSum) ds = _mm256_sub_epi32(load8(sum, st), v.szp);
+  if (kFixed) {
+    __m256i r = apply_fixed(x, v.fm);
+    if (kSum) r = saturating_add(r, apply_fixed(ds, v.sfm));
+    r = _mm256_min_epi32(_mm256_max_epi32(r, v.lo), v.hi);
+    return _mm256_add_epi32(r, v.zp);
+  }
+  __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(x), v.m);
+  if (kSum) {
+    __m256 g = _mm256_mul_ps(_mm256_cvtepi32_ps(ds), v.sm);
+    asm("" : "+x"(f), "+x"(g));  // two roundings, as the scalar code: never a fused multiply-add
+    f = _mm256_add_ps(f, g);
+  }
+  // max(lo, f) / min(hi, f) pick f when it is NaN, as std::max(f, lo) / std::min(f, hi) do.
+  f = _mm256_min_ps(v.fhi, _mm256_max_ps(v.flo, f));
+  return _mm256_add_epi32(_mm256_cvtps_epi32(f), v.zp);  // MXCSR rounding: ties to even
+}
+
+template <bool kFixed, bool kSum>
+ENGINE_TARGET_AVX2 void requant_row(const RowV& v, const int32_t* acc, int64_t n, uint8_t* y,
+                                    Q8Type yt, const uint8_t* sum, Q8Type st) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) store8(y + i, requant8<kFixed, kSum>(v, acc + i, sum + i, st), yt);
+  if (i == n) return;
+  // Tail: through zero-padded buffers.
+  alignas(32) int32_t a[8] = {};
+  alignas(16) uint8_t s[8] = {}, o[8];
+  const size_t rest = size_t(n - i);
+  std::memcpy(a, acc + i, rest * sizeof(int32_t));
+  if (kSum) std::memcpy(s, sum + i, rest);
+  store8(o, requant8<kFixed, kSum>(v, a, s, st), yt);
+  std::memcpy(y + i, o, rest);
+}
+
+ENGINE_TARGET_AVX2 bool requant_avx2(const RequantRow& r, const int32_t* acc, int64_t n, void* y,
+                                     Q8Type yt, const void* sum, Q8Type st) {
+  RowV v{};
+  if (r.fixed) {
+    // Cases the scalar code allows but decompose_multiplier never produces.
+    for (const quant::FixedMultiplier& f : {r.fm, r.sum_fm})
+      if (f.q != 0 && (f.q < 0 || f.exp > 30 || f.exp < -31)) return false;
+    v.fm = fixed_v(r.fm);
+    v.sfm = fixed_v(r.sum_fm);
+  }
+  v.bias = _mm256_set1_epi32(r.bias);
+  v.szp = _mm256_set1_epi32(r.sum_zp);
+  v.zp = _mm256_set1_epi32(r.zp);
+  v.lo = _mm256_set1_epi32(r.lo - r.zp);
+  v.hi = _mm256_set1_epi32(r.hi - r.zp);
+  v.m = _mm256_set1_ps(r.m);
+  v.sm = _mm256_set1_ps(r.sum_m);
+  v.flo = _mm256_set1_ps(float(r.lo - r.zp));
+  v.fhi = _mm256_set1_ps(float(r.hi - r.zp));
+  const auto* a = acc;
+  auto* out = static_cast<uint8_t*>(y);
+  const auto* s = static_cast<const uint8_t*>(sum);
+  const bool has_sum = sum && st != Q8Type::None;
+  if (r.fixed && has_sum) requant_row<true, true>(v, a, n, out, yt, s, st);
+  if (r.fixed && !has_sum) requant_row<true, false>(v, a, n, out, yt, s, st);
+  if (!r.fixed && has_sum) requant_row<false, true>(v, a, n, out, yt, s, st);
+  if (!r.fixed && !has_sum) requant_row<false, false>(v, a, n, out, yt, s, st);
+  return true;
+}
+
+#endif  // ENGINE_REQUANT_AVX2
+
+}  // namespace
+
+bool requant_row_simd(const RequantRow& r, const int32_t* acc, int64_t n, void* y, Q8Type yt,
+                      const void* sum, Q8Type st) {
+  if (yt == Q8Type::None || r.lo > r.hi) return false;
+#ifdef ENGINE_REQUANT_AVX2
+  IgemmIsa isa = IgemmIsa::Reference;
+  try {  // called from OpenMP regions: a bad ENGINE_ISA is reported by the GEMM, not here
+    isa = igemm_isa();
+  } catch (...) {
+    return false;
+  }
+  if (isa >= IgemmIsa::Avx2) return requant_avx2(r, acc, n, y, yt, sum, st);
+#endif
+  (void)acc, (void)n, (void)y, (void)sum, (void)st;
+  return false;
+}
+
+}  // namespace engine
