@@ -1,7 +1,7 @@
 #include "engine/engine.h"
 
+#include "backends/registry.h"
 #include "frontend/onnx_writer.h"
-#include "ops/ops.h"
 
 namespace engine {
 
@@ -15,26 +15,45 @@ static std::vector<IoInfo> io_infos(const Graph& g, const std::vector<int>& ids)
 }
 
 Model Model::from_graph(Graph g, ModelInfo info, const ModelOptions& opt) {
-  run_passes(g, PassContext{reference_registry()}, opt.passes);
+  PassOptions passes = opt.passes;
+  passes.disabled.insert("lower-onednn");  // the lowering runs in set_graph
+  run_passes(g, PassContext{engine_registry()}, passes);
   Model m;
-  m.exec_ =
-      std::make_shared<Executor>(std::make_shared<const Graph>(std::move(g)), reference_registry());
   m.info_ = std::move(info);
   m.opt_ = opt;
-  m.inputs_ = io_infos(m.graph(), m.graph().inputs);
-  m.outputs_ = io_infos(m.graph(), m.graph().outputs);
+  m.set_graph(std::move(g));
   return m;
+}
+
+void Model::set_graph(Graph g) {
+  ENGINE_CHECK(opt_.backend == "onednn" || opt_.backend == "reference", "unknown backend '",
+               opt_.backend, "' (expected onednn or reference)");
+  const PassOptions& p = opt_.passes;
+  const bool lower = opt_.backend == "onednn" && !p.disabled.count("lower-onednn") &&
+                     (p.stop_after.empty() || p.stop_after == "lower-onednn");
+  ir_ = std::make_shared<const Graph>(g);
+  if (lower) {
+    PassOptions only;
+    only.stop_after = "lower-onednn";
+    for (const auto& pass : all_passes())
+      if (pass->name() != "lower-onednn" && !pass->required()) only.disabled.insert(pass->name());
+    run_passes(g, PassContext{engine_registry()}, only);
+  }
+  exec_ =
+      std::make_shared<Executor>(std::make_shared<const Graph>(std::move(g)), engine_registry());
+  inputs_ = io_infos(graph(), graph().inputs);
+  outputs_ = io_infos(graph(), graph().outputs);
 }
 
 Model Model::load(const std::string& path, const ModelOptions& opt) {
   ModelInfo info;
-  Graph g = load_onnx(path, reference_registry(), opt.load, &info);
+  Graph g = load_onnx(path, engine_registry(), opt.load, &info);
   return from_graph(std::move(g), std::move(info), opt);
 }
 
 Model Model::load_from_memory(const std::string& bytes, const ModelOptions& opt) {
   ModelInfo info;
-  Graph g = load_onnx_bytes(bytes, reference_registry(), opt.load, &info);
+  Graph g = load_onnx_bytes(bytes, engine_registry(), opt.load, &info);
   return from_graph(std::move(g), std::move(info), opt);
 }
 
@@ -86,7 +105,7 @@ namespace engine {
 quant::StatsMap Model::calibrate(const BatchSource& source, const quant::StatsOptions& opt,
                                  int64_t* samples) const {
   ENGINE_CHECK(!is_quantized(), "calibration needs an FP32 model; this one is already quantized");
-  quant::Calibrator cal(exec_->graph_ptr(), reference_registry(), opt);
+  quant::Calibrator cal(ir_, engine_registry(), opt);
   std::vector<Tensor> batch;
   while (source(batch)) {
     cal.add_batch(batch, opt_.threads);
@@ -113,14 +132,11 @@ Model Model::quantize(const quant::QuantConfig& cfg, const quant::StatsMap& stat
                       const std::map<std::string, quant::Range>& range_overrides,
                       QuantizeReport* report) const {
   ENGINE_CHECK(!is_quantized(), "the model is already quantized");
-  quant::QuantizeResult r = quant::quantize_graph(graph(), stats, cfg, range_overrides);
+  quant::QuantizeResult r = quant::quantize_graph(ir(), stats, cfg, range_overrides);
   Model m;
-  m.exec_ = std::make_shared<Executor>(std::make_shared<const Graph>(std::move(r.graph)),
-                                       reference_registry());
   m.info_ = info_;
   m.opt_ = opt_;
-  m.inputs_ = io_infos(m.graph(), m.graph().inputs);
-  m.outputs_ = io_infos(m.graph(), m.graph().outputs);
+  m.set_graph(std::move(r.graph));
   if (report) {
     report->decisions = std::move(r.decisions);
     report->chosen = std::move(r.chosen);
@@ -132,11 +148,11 @@ Model Model::quantize(const quant::QuantConfig& cfg, const quant::StatsMap& stat
 }
 
 bool Model::is_quantized() const {
-  return quant::is_quantized_graph(graph());
+  return quant::is_quantized_graph(ir());
 }
 
 void Model::save(const std::string& path) const {
-  save_onnx(graph(), path);
+  save_onnx(ir(), path);
 }
 
 }  // namespace engine

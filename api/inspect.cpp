@@ -19,7 +19,8 @@ std::string describe(const Graph& g, const Plan& p, int id) {
 int64_t node_flops(const Node& n, const Plan& p) {
   auto shape = [&](int i) -> const Dims& { return p.info[size_t(n.inputs[size_t(i)])].shape; };
   const Dims& out = p.info[size_t(n.outputs[0])].shape;
-  const bool conv = n.op_type == "Conv" || n.op_type == "FusedConv" || n.op_type == "ConvInteger";
+  const bool conv = n.op_type == "Conv" || n.op_type == "FusedConv" || n.op_type == "ConvInteger" ||
+                    n.op_type == "NhwcConv";
   const bool qconv = n.op_type == "QConv" || n.op_type == "QLinearConv";
   if ((conv && n.inputs.size() >= 2) || (qconv && n.inputs.size() >= 4)) {
     const Dims& w = shape(qconv ? 3 : 1);  // [OC, IC/groups, k...]

@@ -132,11 +132,7 @@ BenchCommand::BenchCommand(CLI::App& app) {
 }
 
 int BenchCommand::run() {
-  ModelOptions o;
-  o.threads = model_.threads;
-  o.passes.disabled.insert(model_.disable_passes.begin(), model_.disable_passes.end());
-  o.passes.fuse = model_.fuse;
-  const Model fp32 = Model::load(model_.model, o);
+  const Model fp32 = Model::load(model_.model, model_options(model_));
   const bool prequantized = fp32.is_quantized();
 
   std::vector<std::string> precs;

@@ -20,16 +20,18 @@ struct PreprocessFlags {
   std::string scale, mean, std;
   void add(CLI::App* cmd);
 };
-
 // Model flags shared by every command.
 struct ModelFlags {
   std::string model;
   int threads = 0;
   std::vector<std::string> disable_passes;
   std::string fuse = "all";
+  std::string backend = "onednn";
   bool int8 = false;
   void add(CLI::App* cmd);
 };
+// The model options the flags ask for.
+ModelOptions model_options(const ModelFlags& f);
 
 class Commands {
  public:

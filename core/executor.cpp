@@ -68,7 +68,8 @@ std::vector<Tensor> eval_node(const OpRegistry& reg, const Node& node,
       }
     }
     if (!all_known) {
-      KernelContext kc{node, inputs, {}, threads};
+      const std::shared_ptr<const void> state = s.prepare ? s.prepare(ctx) : nullptr;
+      KernelContext kc{node, inputs, {}, threads, state.get()};
       for (Tensor& t : outs) kc.outputs.push_back(&t);
       s.kernel(kc);
     }
@@ -87,6 +88,7 @@ Plan build_plan(const Graph& g, const OpRegistry& reg, const std::vector<Dims>& 
   p.info.resize(nv);
   p.known.resize(nv);
   p.offset.assign(nv, -1);
+  p.state.resize(g.nodes.size());
   ENGINE_CHECK(input_shapes.size() == g.inputs.size(), "expected ", g.inputs.size(),
                " inputs, got ", input_shapes.size());
   for (size_t i = 0; i < nv; ++i) {
@@ -141,6 +143,8 @@ Plan build_plan(const Graph& g, const OpRegistry& reg, const std::vector<Dims>& 
         p.known[size_t(node.outputs[o])] = std::move(outs[o]);
       continue;
     }
+    if (const OpSchema* s = reg.find(node.domain, node.op_type); s && s->prepare)
+      p.state[ni] = with_node_context(node, [&] { return s->prepare(ctx); });
     const int step = int(p.steps.size());
     p.steps.push_back(int(ni));
     for (int id : node.inputs)
@@ -241,7 +245,7 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs, const RunOp
   try {
     for (int ni : plan->steps) {
       const Node& node = g.nodes[size_t(ni)];
-      KernelContext kc{node, {}, {}, threads};
+      KernelContext kc{node, {}, {}, threads, plan->state[size_t(ni)].get()};
       for (int id : node.inputs) kc.inputs.push_back(id >= 0 ? &vals[size_t(id)] : nullptr);
       for (int id : node.outputs) kc.outputs.push_back(&vals[size_t(id)]);
       const OpSchema& s = schema_of(registry_, node);

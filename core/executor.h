@@ -36,6 +36,7 @@ struct Plan {
   std::vector<std::optional<Tensor>> known;  // constants and plan-time results
   std::vector<int> steps;                    // node indices executed at run time
   std::vector<int64_t> offset;               // arena offset per value, -1 if not in the arena
+  std::vector<std::shared_ptr<const void>> state;  // per node: what its op's prepare built
   MemoryPlan memory;
 };
 

@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,8 @@ struct KernelContext {
   std::vector<const Tensor*> inputs;  // nullptr for omitted optional inputs
   std::vector<Tensor*> outputs;
   int num_threads = 1;
+  // What the op's `prepare` built for this node and these shapes (nullptr without prepare).
+  const void* state = nullptr;
 
   const Attributes& attrs() const { return node.attrs; }
   bool has_input(int i) const { return i < int(inputs.size()) && inputs[size_t(i)]; }
@@ -79,6 +82,11 @@ struct KernelContext {
 
 using InferFn = std::function<void(InferContext&)>;
 using KernelFn = std::function<void(KernelContext&)>;
+// Runs once per execution plan (concrete shapes; constant inputs known, e.g. weights) with the
+// node's inference context, and returns per-node state the kernel reuses on every run: a oneDNN
+// primitive, weights reordered into the layout it wants. The state must be safe to read from
+// several threads at once.
+using PrepareFn = std::function<std::shared_ptr<const void>(const InferContext&)>;
 
 struct OpSchema {
   std::string op_type;
@@ -92,6 +100,7 @@ struct OpSchema {
   // Called once per node after loading, to reject attribute values we do not support with a
   // clear message (before anything runs). Optional.
   std::function<void(const Node&)> validate;
+  PrepareFn prepare;  // optional
 };
 
 class OpRegistry {

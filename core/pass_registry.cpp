@@ -14,6 +14,9 @@ std::unique_ptr<Pass> make_fuse_conv_activation_pass();
 std::unique_ptr<Pass> make_fuse_gemm_activation_pass();
 std::unique_ptr<Pass> make_fuse_conv_add_pass();
 std::unique_ptr<Pass> make_merge_reshapes_pass();
+// Lowering for the oneDNN backend (core/passes/lower_onednn.cpp); Model runs it apart from the
+// others, after quantization, so quantization always sees the plain-layout graph.
+std::unique_ptr<Pass> make_lower_onednn_pass();
 
 const std::vector<std::unique_ptr<Pass>>& all_passes() {
   static const std::vector<std::unique_ptr<Pass>> passes = [] {
@@ -28,6 +31,7 @@ const std::vector<std::unique_ptr<Pass>>& all_passes() {
     v.push_back(make_fuse_conv_add_pass());
     v.push_back(make_merge_reshapes_pass());
     v.push_back(make_remove_dead_pass());
+    v.push_back(make_lower_onednn_pass());
     return v;
   }();
   return passes;

@@ -3,7 +3,7 @@
 // Tests whose operators are not all supported are counted as skipped; tests of supported ops that
 // the engine rejects on purpose are listed with a reason in tests/onnx_node_skips.txt.
 //
-// usage: onnx_node_tests [--data DIR] [--skips FILE] [--filter SUBSTR] [--verbose]
+// usage: onnx_node_tests [--data DIR] [--skips FILE] [--filter SUBSTR] [--backend B] [--verbose]
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -73,8 +73,12 @@ std::vector<fs::path> sorted_files(const fs::path& dir, const std::string& prefi
 }
 
 // Runs one test folder; returns "" on success, else the failure message.
+std::string g_backend = "onednn";
+
 std::string run_test(const fs::path& dir) {
-  Model m = Model::load((dir / "model.onnx").string());
+  ModelOptions opt;
+  opt.backend = g_backend;
+  Model m = Model::load((dir / "model.onnx").string(), opt);
   int sets = 0;
   for (auto& e : fs::directory_iterator(dir)) {
     if (!e.is_directory() || e.path().filename().string().rfind("test_data_set", 0) != 0) continue;
@@ -106,6 +110,8 @@ int main(int argc, char** argv) {
     std::string a = argv[i];
     if (a == "--data" && i + 1 < argc)
       data = argv[++i];
+    else if (a == "--backend" && i + 1 < argc)
+      g_backend = argv[++i];
     else if (a == "--skips" && i + 1 < argc)
       skips_path = argv[++i];
     else if (a == "--filter" && i + 1 < argc)
@@ -113,7 +119,8 @@ int main(int argc, char** argv) {
     else if (a == "--verbose")
       verbose = true;
     else {
-      std::cerr << "usage: onnx_node_tests [--data DIR] [--skips FILE] [--filter S] [--verbose]\n";
+      std::cerr << "usage: onnx_node_tests [--data DIR] [--skips FILE] [--filter S] [--backend "
+                   "onednn|reference] [--verbose]\n";
       return 2;
     }
   }

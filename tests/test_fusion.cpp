@@ -29,20 +29,6 @@ Tensor rand_tensor(const Dims& shape, std::mt19937& rng, float lo = -1.0f, float
   return t;
 }
 
-void attr_float(onnx::NodeProto& n, const std::string& name, float v) {
-  auto* a = n.add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::FLOAT);
-  a->set_f(v);
-}
-
-void attr_string(onnx::NodeProto& n, const std::string& name, const std::string& v) {
-  auto* a = n.add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::STRING);
-  a->set_s(v);
-}
-
 // Small graphs: weights and BN parameters are random initializers named after the node.
 struct Net {
   explicit Net(int opset = 13) : mb(opset), rng(7) {}
@@ -72,13 +58,15 @@ struct Net {
     bn_params(y, C);
     auto& n =
         mb.node("BatchNormalization", {x, y + "_s", y + "_b", y + "_m", y + "_v"}, {y}, y + "_bn");
-    attr_float(n, "epsilon", 1e-3f);
+    ModelBuilder::attr_float(n, "epsilon", 1e-3f);
     return n;
   }
 };
 
+// On the reference backend, so graph() shows the fusion result (no layout lowering).
 Model load(const ModelBuilder& mb, const std::string& fuse) {
   ModelOptions o;
+  o.backend = "reference";
   o.passes.fuse = fuse;
   return Model::load_from_memory(mb.bytes(), o);
 }
@@ -210,6 +198,7 @@ TEST_CASE("fusion presets: unknown names are rejected; the passes declare their 
   CHECK(levels["fold-constants"] == 0);
   // Disabling one fusion by name still works under "all".
   ModelOptions o;
+  o.backend = "reference";
   o.passes.disabled.insert("fuse-conv-activation");
   Model m = Model::load_from_memory(net.mb.bytes(), o);
   CHECK(op_types(m) == std::vector<std::string>{"Conv", "Relu"});
@@ -292,14 +281,14 @@ TEST_CASE("Conv + each activation -> FusedConv with that activation") {
       net.mb.node("Clip", {"c", "lo", "hi"}, {"y"});
     } else if (c.op == "Clip6") {
       auto& n = net.mb.node("Clip", {"c"}, {"y"});
-      attr_float(n, "min", -0.25f);
-      attr_float(n, "max", 0.5f);
+      ModelBuilder::attr_float(n, "min", -0.25f);
+      ModelBuilder::attr_float(n, "max", 0.5f);
     } else if (c.op == "LeakyRelu") {
-      attr_float(net.mb.node("LeakyRelu", {"c"}, {"y"}), "alpha", 0.3f);
+      ModelBuilder::attr_float(net.mb.node("LeakyRelu", {"c"}, {"y"}), "alpha", 0.3f);
     } else if (c.op == "HardSigmoid") {
       auto& n = net.mb.node("HardSigmoid", {"c"}, {"y"});
-      attr_float(n, "alpha", 0.3f);
-      attr_float(n, "beta", 0.4f);
+      ModelBuilder::attr_float(n, "alpha", 0.3f);
+      ModelBuilder::attr_float(n, "beta", 0.4f);
     } else if (c.op == "SiLU") {
       net.mb.node("Sigmoid", {"c"}, {"s"});
       net.mb.node("Mul", {"s", "c"}, {"y"});
@@ -364,8 +353,8 @@ TEST_CASE("Gemm + BatchNormalization + Relu -> FusedGemm; MatMul + Add + Sigmoid
     net.mb.init("C", rand_tensor({1, 4}, net.rng));
     auto& g = net.mb.node("Gemm", {"a", "B", "C"}, {"g"}, "fc");
     ModelBuilder::attr_int(g, "transB", tb);
-    attr_float(g, "alpha", 0.5f);
-    attr_float(g, "beta", 2.0f);
+    ModelBuilder::attr_float(g, "alpha", 0.5f);
+    ModelBuilder::attr_float(g, "beta", 2.0f);
     net.bn("g", "n", 4);
     net.mb.node("Relu", {"n"}, {"y"});
     net.mb.output("y");
@@ -512,7 +501,7 @@ TEST_CASE("Pad (zeros, spatial) + Conv -> Conv with larger pads") {
     Net net;
     net.mb.input("x", {1, 2, 5, 5});
     net.mb.init("pads", Tensor::from_vector<int64_t>({8}, {0, 0, 1, 1, 0, 0, 1, 1}));
-    attr_string(net.mb.node("Pad", {"x", "pads"}, {"p"}), "mode", "reflect");
+    ModelBuilder::attr_string(net.mb.node("Pad", {"x", "pads"}, {"p"}), "mode", "reflect");
     net.conv("p", "y", 2, 3, 3);
     net.mb.output("y");
     CHECK(op_types(check_fused_matches(net.mb)) == std::vector<std::string>{"Pad", "Conv"});

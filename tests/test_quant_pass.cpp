@@ -94,7 +94,7 @@ TEST_CASE("quantize: a small CNN runs in integers end to end and stays close to 
   const Model q = fp32.quantize(cfg, batches(4, 8, 100), &rep);
   CHECK(q.is_quantized());
   CHECK_FALSE(fp32.is_quantized());
-  const auto c = op_counts(q.graph());
+  const auto c = op_counts(q.ir());
   // Everything on the path is integer: one QuantizeLinear at the input, one DequantizeLinear at
   // the output; the Relu after the residual Add becomes an integer Clip.
   CHECK(c.at("QuantizeLinear") == 1);
@@ -118,7 +118,7 @@ TEST_CASE("quantize: a small CNN runs in integers end to end and stays close to 
   REQUIRE(yq.shape() == yf.shape());
   CHECK(rel_rms(yf, yq) < 0.05);
   // The quantized model round-trips through ONNX (engine domain) and gives identical results.
-  const Model back = Model::load_from_memory(save_onnx_bytes(q.graph()));
+  const Model back = Model::load_from_memory(save_onnx_bytes(q.ir()));
   const Tensor yb = back.run({x})[0];
   CHECK(std::memcmp(yb.raw(), yq.raw(), yq.nbytes()) == 0);
 }
@@ -127,18 +127,18 @@ TEST_CASE("quantize: fused graph: conv + relu and conv + residual add + relu bec
   const Model fp32 = Model::load_from_memory(small_cnn());
   QuantizeReport rep;
   const Model q = fp32.quantize(quant::QuantConfig{}, batches(4, 8, 100), &rep);
-  const auto c = op_counts(q.graph());
+  const auto c = op_counts(q.ir());
   CHECK(c.at("QConv") == 2);
   CHECK(c.count("QAdd") == 0);
   CHECK(c.count("Clip") == 0);
   CHECK(c.at("QuantizeLinear") == 1);
   CHECK(c.at("DequantizeLinear") == 1);
-  for (const Node& n : q.graph().nodes)
+  for (const Node& n : q.ir().nodes)
     if (n.name == "conv2") {
       CHECK(n.op_type == "QConv");
       CHECK(n.inputs.size() == 12);  // with the residual Sum input
       // Relu fused: the output never goes below the zero point (= real 0).
-      const Tensor& zp = *q.graph().value(n.inputs[7]).constant;
+      const Tensor& zp = *q.ir().value(n.inputs[7]).constant;
       CHECK(n.attrs.get_int("out_min") == int64_t(zp.data<uint8_t>()[0]));
     }
   const Tensor x = random_tensor({16, 3, 8, 8}, 999);
@@ -168,7 +168,7 @@ TEST_CASE("quantize: excluded nodes, --quantize-from and first/last stay FP32 wi
     cfg.exclude = {"conv2"};
     QuantizeReport rep;
     const Model q = fp32.quantize(cfg, batches(2, 4, 1), &rep);
-    const auto c = op_counts(q.graph());
+    const auto c = op_counts(q.ir());
     CHECK(c.at("Conv") == 1);
     CHECK(c.at("QConv") == 1);
     for (const auto& d : rep.decisions)
@@ -183,13 +183,13 @@ TEST_CASE("quantize: excluded nodes, --quantize-from and first/last stay FP32 wi
     quant::QuantConfig cfg;
     cfg.exclude = {"Gemm"};
     const Model q = fp32.quantize(cfg, batches(2, 4, 1));
-    CHECK(op_counts(q.graph()).at("Gemm") == 1);
+    CHECK(op_counts(q.ir()).at("Gemm") == 1);
   }
   SUBCASE("quantize-from") {
     quant::QuantConfig cfg;
     cfg.quantize_from = "add";
     const Model q = fp32.quantize(cfg, batches(2, 4, 1));
-    const auto c = op_counts(q.graph());
+    const auto c = op_counts(q.ir());
     CHECK(c.at("Conv") == 2);
     CHECK(c.count("QConv") == 0);
     CHECK(c.at("QAdd") == 1);
@@ -201,7 +201,7 @@ TEST_CASE("quantize: excluded nodes, --quantize-from and first/last stay FP32 wi
     quant::QuantConfig cfg;
     cfg.keep_first_last_fp32 = true;
     const Model q = fp32.quantize(cfg, batches(2, 4, 1));
-    const auto c = op_counts(q.graph());
+    const auto c = op_counts(q.ir());
     CHECK(c.at("Conv") == 1);
     CHECK(c.at("Gemm") == 1);
     CHECK(c.at("QConv") == 1);
@@ -216,7 +216,7 @@ TEST_CASE("quantize: bit widths and modes set the tensor types and ranges") {
   cfg.defaults.bits_a = 6;
   QuantizeReport rep;
   const Model q = fp32.quantize(cfg, batches(2, 4, 3), &rep);
-  const Graph& g = q.graph();
+  const Graph& g = q.ir();
   for (const Node& n : g.nodes) {
     if (n.op_type != "QConv") continue;
     const Tensor& w = *g.value(n.inputs[3]).constant;

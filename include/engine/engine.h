@@ -22,6 +22,9 @@ constexpr int kApiVersionMinor = 1;
 
 struct ModelOptions {
   int threads = 0;  // 0: all cores (OpenMP default)
+  // "onednn": float 2-D convs and pools run on oneDNN in NHWC (the lower-onednn pass);
+  // "reference": every node on the reference kernels (the oracle).
+  std::string backend = "onednn";
   PassOptions passes;
   LoadOptions load;
 };
@@ -58,7 +61,11 @@ class Model {
   std::map<std::string, Tensor> run(const std::map<std::string, Tensor>& inputs,
                                     const RunOptions& opt = {}) const;
 
+  // The graph that runs (after every pass, including the backend lowering).
   const Graph& graph() const { return exec_->graph(); }
+  // The graph after the passes but before the backend lowering: what quantization and
+  // calibration work on, and what `save` writes.
+  const Graph& ir() const { return *ir_; }
   const ModelInfo& info() const { return info_; }
   const ModelOptions& options() const { return opt_; }
   // Plan for concrete input shapes (shapes, folded values, memory plan), for inspection.
@@ -84,6 +91,9 @@ class Model {
  private:
   Model() = default;
   static Model from_graph(Graph g, ModelInfo info, const ModelOptions& opt);
+  // Sets ir_ to g and exec_ to g lowered for opt_.backend.
+  void set_graph(Graph g);
+  std::shared_ptr<const Graph> ir_;
   std::shared_ptr<Executor> exec_;
   ModelInfo info_;
   ModelOptions opt_;

@@ -1,0 +1,131 @@
+// NhwcConv (domain "engine", made by the lower-onednn pass): a float32 2-D Conv / FusedConv on
+// channels-last activations. Inputs: X [N,H,W,C], W [M,C/group,kH,kW] (ONNX layout, constant),
+// optional B [M] (constant), optional Sum [N,OH,OW,M]; output Y [N,OH,OW,M] =
+// act(conv(X, W) + B + Sum), with FusedConv's attributes (activation, act_alpha, act_beta).
+//
+// prepare builds the oneDNN convolution once per shape with weights in the layout oneDNN chose
+// (format_tag::any), reordered once; bias copied once; Sum as a binary-add post-op and the
+// activation as eltwise post-ops, so the whole node is one primitive call.
+#include <cstring>
+
+#include "backends/onednn/onednn.h"
+#include "backends/registry.h"
+#include "ops/activation_fn.h"
+#include "ops/conv_geom.h"
+
+namespace engine::onednn {
+namespace {
+
+using tag = dnnl::memory::format_tag;
+using dt = dnnl::memory::data_type;
+
+struct ConvState {
+  dnnl::convolution_forward prim;
+  dnnl::memory::desc src_md, dst_md, sum_md, scratch_md;
+  dnnl::memory weights, bias;
+  bool has_sum = false;
+};
+
+ConvGeom geometry(const Node& n, const Dims& x_nhwc, const Dims& w) {
+  nchw_dims_of_nhwc(x_nhwc, "NhwcConv: input X");
+  ENGINE_CHECK(w.size() == 4, "NhwcConv: weights must have rank 4, got ", dims_str(w));
+  return conv_geometry(n, nhwc_to_nchw(x_nhwc), w);
+}
+
+void infer(InferContext& ctx) {
+  ENGINE_CHECK(ctx.dtype(0) == DType::F32 && ctx.dtype(1) == DType::F32,
+               "NhwcConv: X and W must be float32");
+  const ConvGeom g = geometry(ctx.node(), ctx.shape(0), ctx.shape(1));
+  ENGINE_CHECK(g.nsp == 2, "NhwcConv: only 2-D convolutions");
+  if (ctx.has_input(2))
+    ENGINE_CHECK(ctx.shape(2) == Dims{g.M}, "NhwcConv: bias must have shape [", g.M, "], got ",
+                 dims_str(ctx.shape(2)));
+  const Dims y = nchw_to_nhwc(g.out_shape());
+  if (ctx.has_input(3))
+    ENGINE_CHECK(ctx.shape(3) == y, "NhwcConv: Sum (input 3) must have the output shape ",
+                 dims_str(y), ", got ", dims_str(ctx.shape(3)));
+  ctx.set_output(0, DType::F32, y);
+}
+
+std::shared_ptr<const void> prepare(const InferContext& ctx) {
+  const Node& n = ctx.node();
+  const Dims& w = ctx.shape(1);
+  const ConvGeom g = geometry(n, ctx.shape(0), w);
+  const Tensor* wt = ctx.value_or_null(1);
+  ENGINE_CHECK(wt, "NhwcConv: weights must be a constant");
+  auto st = std::make_shared<ConvState>();
+  const dnnl::memory::dims src{g.N, g.C, g.in[1], g.in[2]}, dst{g.N, g.M, g.out[1], g.out[2]};
+  st->src_md = dnnl::memory::desc(src, dt::f32, tag::nhwc);
+  st->dst_md = dnnl::memory::desc(dst, dt::f32, tag::nhwc);
+  const bool grouped = g.group > 1;
+  const dnnl::memory::dims wdims =
+      grouped ? dnnl::memory::dims{g.group, g.M / g.group, w[1], w[2], w[3]}
+              : dnnl::memory::dims{w[0], w[1], w[2], w[3]};
+  const dnnl::memory::desc w_any(wdims, dt::f32, tag::any);
+  const dnnl::memory::desc b_md({g.M}, dt::f32, tag::x);
+  const dnnl::memory::dims strides{g.s[1], g.s[2]}, dil{g.d[1] - 1, g.d[2] - 1},
+      pl{g.pb[1], g.pb[2]}, pr{g.pe[1], g.pe[2]};
+
+  dnnl::primitive_attr attr = base_attr();
+  dnnl::post_ops po;
+  st->has_sum = ctx.has_input(3);
+  if (st->has_sum) {
+    st->sum_md = st->dst_md;
+    po.append_binary(dnnl::algorithm::binary_add, st->sum_md);
+  }
+  append_activation(po, activation_from_attrs(n.attrs));
+  attr.set_post_ops(po);
+
+  const dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference,
+                                          dnnl::algorithm::convolution_direct, st->src_md, w_any,
+                                          b_md, st->dst_md, strides, dil, pl, pr);
+  const dnnl::convolution_forward::primitive_desc pd(d, attr, cpu_engine());
+  st->prim = dnnl::convolution_forward(pd);
+  st->scratch_md = pd.scratchpad_desc();
+
+  // Weights: ONNX OIHW (goihw when grouped) -> oneDNN's chosen layout, once.
+  const dnnl::memory::desc w_user(wdims, dt::f32, grouped ? tag::goihw : tag::oihw);
+  reorder_once(wrap(w_user, *wt), st->weights, pd.weights_desc());
+  st->bias = dnnl::memory(b_md, cpu_engine());
+  float* b = static_cast<float*>(st->bias.get_data_handle());
+  if (const Tensor* bt = ctx.value_or_null(2)) {
+    ENGINE_CHECK(bt->dtype() == DType::F32, "NhwcConv: bias must be float32");
+    std::memcpy(b, bt->raw(), size_t(g.M) * sizeof(float));
+  } else {
+    ENGINE_CHECK(!ctx.has_input(2), "NhwcConv: bias must be a constant");
+    std::memset(b, 0, size_t(g.M) * sizeof(float));
+  }
+  return st;
+}
+
+void kernel(KernelContext& kc) {
+  const auto* st = static_cast<const ConvState*>(kc.state);
+  ENGINE_CHECK(st, "NhwcConv: not prepared");
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, wrap(st->src_md, kc.in(0))},
+                                             {DNNL_ARG_WEIGHTS, st->weights},
+                                             {DNNL_ARG_BIAS, st->bias},
+                                             {DNNL_ARG_DST, wrap(st->dst_md, kc.out(0))}};
+  if (st->has_sum)
+    args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, wrap(st->sum_md, kc.in(3)));
+  execute(st->prim, std::move(args), st->scratch_md);
+}
+
+}  // namespace
+
+void register_onednn_conv(OpRegistry& r) {
+  OpSchema s;
+  s.op_type = "NhwcConv";
+  s.domain = "engine";
+  s.min_inputs = 2;
+  s.max_inputs = 4;
+  s.validate = [](const Node& n) {
+    conv_validate_attrs(n);
+    activation_from_attrs(n.attrs);
+  };
+  s.infer = infer;
+  s.prepare = prepare;
+  s.kernel = kernel;
+  r.add(std::move(s));
+}
+
+}  // namespace engine::onednn

@@ -1,0 +1,84 @@
+#include "backends/onednn/onednn.h"
+
+#include <vector>
+
+#include "core/error.h"
+#include "ops/activation_fn.h"
+
+namespace engine::onednn {
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  return eng;
+}
+
+dnnl::primitive_attr base_attr() {
+  dnnl::primitive_attr a;
+  a.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return a;
+}
+
+void execute(const dnnl::primitive& p, std::unordered_map<int, dnnl::memory> args,
+             const dnnl::memory::desc& scratchpad_md) {
+  thread_local dnnl::stream stream(cpu_engine());
+  thread_local std::vector<char> scratch;
+  const size_t bytes = scratchpad_md.get_size();
+  if (bytes > 0) {
+    if (scratch.size() < bytes + 64) scratch.resize(bytes + 64);
+    // oneDNN wants 64-byte aligned scratchpads.
+    char* base = scratch.data();
+    base += (64 - reinterpret_cast<uintptr_t>(base) % 64) % 64;
+    args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(scratchpad_md, cpu_engine(), base));
+  }
+  p.execute(stream, args);
+  stream.wait();
+}
+
+dnnl::memory wrap(const dnnl::memory::desc& md, const Tensor& t) {
+  return dnnl::memory(md, cpu_engine(), const_cast<void*>(t.raw()));
+}
+
+dnnl::memory::dims nchw_dims_of_nhwc(const Dims& d, const char* what) {
+  ENGINE_CHECK(d.size() == 4, what, " must have rank 4 (N, H, W, C), got shape ", dims_str(d));
+  return {d[0], d[3], d[1], d[2]};
+}
+
+Dims nchw_to_nhwc(const Dims& d) {
+  return {d[0], d[2], d[3], d[1]};
+}
+
+Dims nhwc_to_nchw(const Dims& d) {
+  return {d[0], d[3], d[1], d[2]};
+}
+
+void append_activation(dnnl::post_ops& po, const Activation& a) {
+  using alg = dnnl::algorithm;
+  switch (a.kind) {
+    case ActKind::None:
+      return;
+    case ActKind::Relu:
+      return po.append_eltwise(1.0f, alg::eltwise_relu, 0.0f, 0.0f);
+    case ActKind::LeakyRelu:
+      return po.append_eltwise(1.0f, alg::eltwise_relu, a.alpha, 0.0f);
+    case ActKind::Clip:
+      return po.append_eltwise(1.0f, alg::eltwise_clip, a.alpha, a.beta);
+    case ActKind::Sigmoid:
+      return po.append_eltwise(1.0f, alg::eltwise_logistic, 0.0f, 0.0f);
+    case ActKind::HardSigmoid:  // max(0, min(1, alpha * x + beta))
+      po.append_eltwise(1.0f, alg::eltwise_linear, a.alpha, a.beta);
+      return po.append_eltwise(1.0f, alg::eltwise_clip, 0.0f, 1.0f);
+    case ActKind::HardSwish:  // x * relu6(x + 3) / 6, as ONNX HardSwish
+      return po.append_eltwise(1.0f, alg::eltwise_hardswish, 0.0f, 0.0f);
+    case ActKind::SiLU:  // x * sigmoid(1 * x)
+      return po.append_eltwise(1.0f, alg::eltwise_swish, 1.0f, 0.0f);
+  }
+}
+
+void reorder_once(const dnnl::memory& from, dnnl::memory& to, const dnnl::memory::desc& md) {
+  to = dnnl::memory(md, cpu_engine());
+  dnnl::stream s(cpu_engine());
+  dnnl::reorder(from, to).execute(s, const_cast<dnnl::memory&>(from), to);
+  s.wait();
+}
+
+}  // namespace engine::onednn

@@ -1,0 +1,17 @@
+// The registry the engine runs with: every reference kernel (ops/) plus the fast backends'
+// kernels (backends/onednn: the NHWC ops made by the lower-onednn pass).
+#pragma once
+
+#include "core/op_registry.h"
+
+namespace engine {
+
+const OpRegistry& engine_registry();
+
+namespace onednn {
+void register_onednn_conv(OpRegistry& r);           // backends/onednn/conv.cpp: NhwcConv
+void register_onednn_pool(OpRegistry& r);           // backends/onednn/pool.cpp: NhwcMaxPool, ...
+void register_onednn_inner_product(OpRegistry& r);  // inner_product.cpp: DnnlGemm
+}  // namespace onednn
+
+}  // namespace engine

@@ -1,0 +1,198 @@
+// Lowers float32 ops to the oneDNN backend (backends/onednn). 2-D convolutions and pools become
+// channels-last (NHWC) ops: NhwcConv, NhwcMaxPool, NhwcAveragePool, NhwcGlobalAveragePool and
+// NhwcGlobalMaxPool in domain "engine"; Gemm / FusedGemm with constant weights become DnnlGemm
+// (same layout, weights reordered once). Layout changes are explicit Transpose nodes, so `engine
+// inspect` shows where they are. Consecutive NHWC ops share their NHWC values (no Transpose pair
+// between them), and elementwise ops whose data inputs are all available in NHWC (an unfused
+// Relu or residual Add) run on the NHWC values too. The NCHW form of a value is produced only if
+// something still reads it (a reference op, a graph output); the others are removed as dead.
+//
+// Not lowered (they stay on the reference kernels): 1-D / 3-D convs, ConvTranspose, pools with
+// ceil_mode, dilation or an Indices output, and convs whose weights or bias are not constants.
+#include <memory>
+#include <optional>
+
+#include "core/pass.h"
+#include "core/passes/fusion_util.h"
+
+namespace engine {
+
+std::unique_ptr<Pass> make_remove_dead_pass();
+
+namespace {
+
+using namespace fusion;
+
+const std::vector<int64_t> kToNhwc{0, 2, 3, 1}, kToNchw{0, 3, 1, 2};
+
+bool is_rank4_f32(const ShapeInfo& s, int v) {
+  return v >= 0 && s.rank(v) == 4 && s.dtype(v) == DType::F32;
+}
+
+bool all_ones(const Node& n, const char* attr) {
+  for (int64_t x : n.attrs.get_ints(attr, {}))
+    if (x != 1) return false;
+  return true;
+}
+
+// The NHWC op replacing n, or "" if n is not lowered.
+std::string lowered_op(const Graph& g, const ShapeInfo& s, const Node& n) {
+  if (is_gemm_like(n) && n.outputs.size() == 1 && n.inputs.size() >= 2 &&
+      s.rank(n.inputs[0]) == 2 && s.dtype(n.inputs[0]) == DType::F32) {
+    const Tensor* b = f32_constant(g, n.inputs[1]);
+    const bool has_c = n.inputs.size() > 2 && n.inputs[2] >= 0;
+    if (!b || b->rank() != 2 || n.attrs.get_int("transA", 0) != 0 ||
+        n.attrs.get_float("alpha", 1.0f) != 1.0f ||
+        (has_c && n.attrs.get_float("beta", 1.0f) != 1.0f))
+      return "";
+    const int64_t N = n.attrs.get_int("transB", 0) ? b->dim(0) : b->dim(1);
+    if (has_c) {  // a row of N biases: [N] or [1, N]
+      const Tensor* c = f32_constant(g, n.inputs[2]);
+      if (!c || c->numel() != N || c->rank() > 2 || (c->rank() == 2 && c->dim(0) != 1)) return "";
+    }
+    return "DnnlGemm";
+  }
+  if (n.inputs.empty() || !is_rank4_f32(s, n.inputs[0])) return "";
+  if (is_conv_like(n)) {
+    if (n.outputs.size() != 1 || !f32_constant(g, n.inputs[1])) return "";
+    if (n.inputs.size() > 2 && n.inputs[2] >= 0 && !f32_constant(g, n.inputs[2])) return "";
+    if (n.inputs.size() > 3 && n.inputs[3] >= 0 && !is_rank4_f32(s, n.inputs[3])) return "";
+    return "NhwcConv";
+  }
+  if (is_op(n, "GlobalAveragePool")) return "NhwcGlobalAveragePool";
+  if (is_op(n, "GlobalMaxPool")) return "NhwcGlobalMaxPool";
+  if (is_op(n, "MaxPool") || is_op(n, "AveragePool")) {
+    if (n.outputs.size() != 1 || n.attrs.get_int("ceil_mode", 0) != 0 || !all_ones(n, "dilations"))
+      return "";
+    return is_op(n, "MaxPool") ? "NhwcMaxPool" : "NhwcAveragePool";
+  }
+  return "";
+}
+
+// Elementwise ops that give the same result on a transposed input: one data input (input 0; the
+// others, e.g. Clip's bounds, are scalars), or two data inputs of the same shape (no broadcast).
+bool layout_free_unary(const Graph& g, const Node& n) {
+  if (!n.domain.empty()) return false;
+  for (const char* op : {"Relu", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Elu",
+                         "Selu", "Softplus", "Identity"})
+    if (n.op_type == op) return n.inputs.size() == 1;
+  if (n.op_type == "Clip") {
+    for (size_t i = 1; i < n.inputs.size(); ++i)
+      if (n.inputs[i] >= 0 &&
+          (!g.is_constant(n.inputs[i]) || g.value(n.inputs[i]).constant->numel() != 1))
+        return false;
+    return true;
+  }
+  return false;
+}
+
+bool layout_free_binary(const ShapeInfo& s, const Node& n) {
+  if (!n.domain.empty() || n.inputs.size() != 2) return false;
+  if (n.op_type != "Add" && n.op_type != "Mul" && n.op_type != "Sub" && n.op_type != "Div" &&
+      n.op_type != "Max" && n.op_type != "Min")
+    return false;
+  return is_rank4_f32(s, n.inputs[0]) && s.same_shape(n.inputs[0], n.inputs[1]);
+}
+
+class LowerOnednnPass : public Pass {
+ public:
+  std::string name() const override { return "lower-onednn"; }
+  std::string description() const override {
+    return "lower float 2-D Conv/pools to channels-last oneDNN ops (Transposes only at layout "
+           "borders) and Gemm with constant weights to oneDNN inner products";
+  }
+  bool run(Graph& g, const PassContext& ctx) const override {
+    const std::optional<ShapeInfo> shapes = ShapeInfo::infer(g, ctx.registry);
+    if (!shapes) return false;
+    const ShapeInfo& s = *shapes;
+    std::vector<int> nhwc(g.values.size(), -1);  // value -> its NHWC twin
+    std::vector<Node> out;
+    bool changed = false;
+    auto transpose = [&](int from, int to, const std::vector<int64_t>& perm, const char* what) {
+      Node t;
+      t.name = g.value(to).name + what;
+      t.op_type = "Transpose";
+      t.opset = g.opset;
+      t.inputs = {from};
+      t.outputs = {to};
+      t.attrs.set("perm", perm);
+      out.push_back(std::move(t));
+    };
+    auto to_nhwc = [&](int v) {
+      if (nhwc[size_t(v)] < 0) {
+        const int t = g.add_value(unique_name(g, g.value(v).name + "_nhwc"));
+        g.value(t).dtype = DType::F32;
+        nhwc.resize(g.values.size(), -1);
+        nhwc[size_t(v)] = t;
+        transpose(v, t, kToNhwc, "");
+      }
+      return nhwc[size_t(v)];
+    };
+    // Emits `n` computing NHWC outputs, then the Transposes back to the original values.
+    auto emit_nhwc = [&](Node n) {
+      const std::vector<int> orig = n.outputs;
+      for (int& o : n.outputs) {
+        const DType dt = g.value(o).dtype;
+        o = g.add_value(unique_name(g, g.value(o).name + "_nhwc"));
+        g.value(o).dtype = dt;
+        nhwc.resize(g.values.size(), -1);
+      }
+      out.push_back(n);
+      for (size_t i = 0; i < orig.size(); ++i) {
+        nhwc[size_t(orig[i])] = n.outputs[i];
+        transpose(n.outputs[i], orig[i], kToNchw, "");
+      }
+      changed = true;
+    };
+    for (Node& n : g.nodes) {
+      const std::string op = lowered_op(g, s, n);
+      if (op == "DnnlGemm") {  // no layout change
+        n.op_type = op;
+        n.domain = kEngineDomain;
+        out.push_back(std::move(n));
+        changed = true;
+        continue;
+      }
+      if (!op.empty()) {
+        Node l = n;
+        l.op_type = op;
+        l.domain = kEngineDomain;
+        l.inputs[0] = to_nhwc(n.inputs[0]);
+        if (op == "NhwcConv" && l.inputs.size() > 3 && l.inputs[3] >= 0)
+          l.inputs[3] = to_nhwc(l.inputs[3]);
+        emit_nhwc(std::move(l));
+        continue;
+      }
+      const bool unary =
+          layout_free_unary(g, n) && is_rank4_f32(s, n.inputs[0]) && nhwc[size_t(n.inputs[0])] >= 0;
+      const bool binary = layout_free_binary(s, n) && nhwc[size_t(n.inputs[0])] >= 0 &&
+                          nhwc[size_t(n.inputs[1])] >= 0;
+      if (unary || binary) {
+        Node l = n;
+        l.inputs[0] = nhwc[size_t(n.inputs[0])];
+        if (binary) l.inputs[1] = nhwc[size_t(n.inputs[1])];
+        emit_nhwc(std::move(l));
+        continue;
+      }
+      out.push_back(std::move(n));
+    }
+    g.nodes = std::move(out);
+    if (changed) make_remove_dead_pass()->run(g, ctx);
+    return changed;
+  }
+
+ private:
+  static std::string unique_name(const Graph& g, std::string base) {
+    std::string n = base;
+    for (int k = 2; g.find_value(n) >= 0; ++k) n = base + "_" + std::to_string(k);
+    return n;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> make_lower_onednn_pass() {
+  return std::make_unique<LowerOnednnPass>();
+}
+
+}  // namespace engine

@@ -1,0 +1,312 @@
+// The oneDNN backend (backends/onednn) and its lowering pass (lower-onednn): every lowered graph
+// gives the reference kernels' outputs (the same graph loaded with backend "reference") on random
+// inputs over odd shapes, strides, pads, dilations, groups, depthwise, every fused activation and
+// residual sums; the lowered graph keeps consecutive layers in NHWC (Transposes only at borders);
+// one compiled model runs on several threads at once with single-thread bits.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <random>
+#include <thread>
+
+#include "engine/engine.h"
+#include "model_builder.h"
+
+using namespace engine;
+using engine::test::ModelBuilder;
+
+namespace {
+
+Tensor rand_tensor(const Dims& shape, std::mt19937& rng, float lo = -1.0f, float hi = 1.0f) {
+  Tensor t(DType::F32, shape);
+  std::uniform_real_distribution<float> d(lo, hi);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = d(rng);
+  return t;
+}
+
+Model load(const ModelBuilder& mb, const std::string& backend, const std::string& fuse = "all") {
+  ModelOptions o;
+  o.backend = backend;
+  o.passes.fuse = fuse;
+  return Model::load_from_memory(mb.bytes(), o);
+}
+
+std::map<std::string, int> op_counts(const Graph& g) {
+  std::map<std::string, int> c;
+  for (const Node& n : g.nodes) ++c[n.op_type];
+  return c;
+}
+
+// Max |a - b| / (1 + |b|) over all outputs.
+double max_rel_diff(const std::vector<Tensor>& got, const std::vector<Tensor>& want) {
+  REQUIRE(got.size() == want.size());
+  double worst = 0;
+  for (size_t k = 0; k < got.size(); ++k) {
+    REQUIRE(got[k].shape() == want[k].shape());
+    for (int64_t i = 0; i < want[k].numel(); ++i) {
+      const double a = got[k].data<float>()[i], b = want[k].data<float>()[i];
+      worst = std::max(worst, std::abs(a - b) / (1.0 + std::abs(b)));
+    }
+  }
+  return worst;
+}
+
+// Runs the graph on both backends; checks the oneDNN graph lowered `expect_op` (when given) and
+// the outputs agree. Returns the oneDNN model.
+Model check_backends_agree(const ModelBuilder& mb, const Dims& in_shape,
+                           const std::string& expect_op, const std::string& fuse = "all") {
+  Model fast = load(mb, "onednn", fuse), ref = load(mb, "reference", fuse);
+  if (!expect_op.empty()) CHECK_MESSAGE(op_counts(fast.graph())[expect_op] >= 1, expect_op);
+  std::mt19937 rng(99);
+  const Tensor x = rand_tensor(in_shape, rng);
+  CHECK(max_rel_diff(fast.run({x}), ref.run({x})) < 2e-5);
+  return fast;
+}
+
+struct ConvCase {
+  int64_t n, c, h, w, m, k, stride, pad, dil, group;
+  const char* auto_pad;
+};
+
+}  // namespace
+
+TEST_CASE("NhwcConv matches the reference Conv: odd channels, strides, pads, dilations, groups") {
+  const ConvCase cases[] = {
+      {1, 1, 5, 5, 1, 1, 1, 0, 1, 1, ""},           {2, 3, 7, 9, 17, 3, 1, 1, 1, 1, ""},
+      {1, 7, 11, 6, 33, 3, 2, 1, 1, 1, ""},         {3, 17, 9, 9, 7, 5, 1, 2, 1, 1, ""},
+      {1, 33, 8, 8, 16, 1, 2, 0, 1, 1, ""},         {2, 16, 10, 10, 16, 3, 1, 2, 2, 1, ""},
+      {1, 32, 12, 12, 32, 3, 1, 1, 1, 32, ""},      {2, 33, 9, 9, 33, 3, 2, 1, 1, 33, ""},
+      {1, 24, 7, 7, 24, 5, 1, 2, 1, 24, ""},        {1, 12, 8, 8, 18, 3, 1, 1, 1, 3, ""},
+      {1, 6, 9, 7, 4, 3, 2, 0, 1, 2, ""},           {1, 5, 9, 10, 8, 3, 2, 0, 1, 1, "SAME_UPPER"},
+      {2, 4, 6, 6, 3, 2, 1, 0, 1, 1, "SAME_LOWER"}, {1, 3, 4, 4, 5, 3, 1, 0, 1, 1, "VALID"},
+  };
+  std::mt19937 rng(5);
+  for (const ConvCase& t : cases) {
+    CAPTURE(t.c);
+    CAPTURE(t.m);
+    CAPTURE(t.k);
+    CAPTURE(t.stride);
+    CAPTURE(t.group);
+    const std::string auto_pad = t.auto_pad;
+    CAPTURE(auto_pad);
+    ModelBuilder mb;
+    mb.input("x", {-1, t.c, t.h, t.w});
+    mb.init("W", rand_tensor({t.m, t.c / t.group, t.k, t.k}, rng));
+    mb.init("B", rand_tensor({t.m}, rng));
+    auto& n = mb.node("Conv", {"x", "W", "B"}, {"y"}, "conv");
+    ModelBuilder::attr_ints(n, "strides", {t.stride, t.stride});
+    ModelBuilder::attr_ints(n, "dilations", {t.dil, t.dil});
+    if (std::string(t.auto_pad).empty())
+      ModelBuilder::attr_ints(n, "pads", {t.pad, t.pad + (t.k > 1 ? 1 : 0), t.pad, t.pad});
+    else
+      ModelBuilder::attr_string(n, "auto_pad", t.auto_pad);
+    if (t.group > 1) ModelBuilder::attr_int(n, "group", t.group);
+    mb.output("y");
+    check_backends_agree(mb, {t.n, t.c, t.h, t.w}, "NhwcConv");
+  }
+}
+
+TEST_CASE("NhwcConv fuses every activation and the residual sum (fused graph vs reference)") {
+  for (const std::string act :
+       {"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "SiLU", "Tanh"}) {
+    CAPTURE(act);
+    std::mt19937 rng(11);
+    ModelBuilder mb;
+    mb.input("x", {-1, 8, 6, 6});
+    mb.init("W1", rand_tensor({8, 8, 3, 3}, rng, -0.5f, 0.5f));
+    mb.init("W2", rand_tensor({8, 8, 3, 3}, rng, -0.5f, 0.5f));
+    mb.init("B", rand_tensor({8}, rng));
+    auto pads = [](onnx::NodeProto& n) { ModelBuilder::attr_ints(n, "pads", {1, 1, 1, 1}); };
+    pads(mb.node("Conv", {"x", "W1", "B"}, {"c1"}, "conv1"));
+    pads(mb.node("Conv", {"c1", "W2", "B"}, {"c2"}, "conv2"));
+    mb.node("Add", {"c2", "x"}, {"s"}, "add");
+    const std::string& a = act;
+    if (a == "SiLU") {
+      mb.node("Sigmoid", {"s"}, {"sg"});
+      mb.node("Mul", {"s", "sg"}, {"y"});
+    } else if (a == "Clip") {
+      mb.init("lo", Tensor::from_vector<float>({}, {-0.5f}));
+      mb.init("hi", Tensor::from_vector<float>({}, {0.75f}));
+      mb.node("Clip", {"s", "lo", "hi"}, {"y"});
+    } else {
+      mb.node(a, {"s"}, {"y"});
+    }
+    mb.output("y");
+    Model m = check_backends_agree(mb, {2, 8, 6, 6}, "NhwcConv");
+    // After a residual Add only Relu/Clip fuse; the others run unfused on the NHWC values.
+    auto c = op_counts(m.graph());
+    CHECK(c["NhwcConv"] == 2);
+    CHECK(c["Transpose"] == 2);
+    if (a == "Relu" || a == "Clip") CHECK(c.size() == 2);
+  }
+}
+
+TEST_CASE("NHWC pools match the reference pools; ceil_mode stays on the reference kernel") {
+  struct PoolCase {
+    const char* op;
+    int64_t k, s, pad, include_pad, ceil;
+  };
+  for (const PoolCase& p :
+       {PoolCase{"MaxPool", 3, 2, 1, 0, 0}, PoolCase{"MaxPool", 2, 2, 0, 0, 0},
+        PoolCase{"AveragePool", 3, 2, 1, 0, 0}, PoolCase{"AveragePool", 3, 2, 1, 1, 0},
+        PoolCase{"AveragePool", 2, 1, 1, 1, 0}, PoolCase{"MaxPool", 3, 2, 0, 0, 1}}) {
+    const std::string op = p.op;
+    CAPTURE(op);
+    CAPTURE(p.k);
+    CAPTURE(p.pad);
+    CAPTURE(p.include_pad);
+    ModelBuilder mb;
+    mb.input("x", {-1, 7, 9, 8});
+    auto& n = mb.node(p.op, {"x"}, {"y"}, "pool");
+    ModelBuilder::attr_ints(n, "kernel_shape", {p.k, p.k});
+    ModelBuilder::attr_ints(n, "strides", {p.s, p.s});
+    ModelBuilder::attr_ints(n, "pads", {p.pad, p.pad, p.pad, 0});
+    if (p.include_pad) ModelBuilder::attr_int(n, "count_include_pad", 1);
+    if (p.ceil) ModelBuilder::attr_int(n, "ceil_mode", 1);
+    mb.output("y");
+    const std::string lowered = p.ceil ? "" : "Nhwc" + std::string(p.op);
+    Model m = check_backends_agree(mb, {2, 7, 9, 8}, lowered);
+    if (p.ceil) CHECK(op_counts(m.graph()) == std::map<std::string, int>{{p.op, 1}});
+  }
+  for (const std::string op : {"GlobalAveragePool", "GlobalMaxPool"}) {
+    CAPTURE(op);
+    ModelBuilder mb;
+    mb.input("x", {-1, 19, 5, 7});
+    mb.node(op, {"x"}, {"y"}, "gp");
+    mb.output("y");
+    check_backends_agree(mb, {3, 19, 5, 7}, "Nhwc" + op);
+  }
+}
+
+TEST_CASE("lower-onednn keeps a residual network in NHWC: Transposes only at the borders") {
+  std::mt19937 rng(3);
+  ModelBuilder mb;
+  mb.input("x", {-1, 3, 16, 16});
+  auto conv = [&](const std::string& in, const std::string& out, int64_t c, int64_t m, int64_t k,
+                  int64_t s) {
+    mb.init(out + "_W", rand_tensor({m, c, k, k}, rng, -0.3f, 0.3f));
+    auto& n = mb.node("Conv", {in, out + "_W"}, {out}, out);
+    ModelBuilder::attr_ints(n, "pads", {k / 2, k / 2, k / 2, k / 2});
+    ModelBuilder::attr_ints(n, "strides", {s, s});
+  };
+  conv("x", "stem", 3, 16, 3, 1);
+  mb.node("Relu", {"stem"}, {"r0"});
+  auto& mp = mb.node("MaxPool", {"r0"}, {"p0"});
+  ModelBuilder::attr_ints(mp, "kernel_shape", {3, 3});
+  ModelBuilder::attr_ints(mp, "strides", {2, 2});
+  ModelBuilder::attr_ints(mp, "pads", {1, 1, 1, 1});
+  conv("p0", "b1", 16, 16, 3, 1);
+  mb.node("Relu", {"b1"}, {"r1"});
+  conv("r1", "b2", 16, 16, 3, 1);
+  mb.node("Add", {"b2", "p0"}, {"a"});
+  mb.node("Relu", {"a"}, {"r2"});
+  conv("r2", "down", 16, 32, 1, 2);  // 1x1 stride 2
+  mb.node("GlobalAveragePool", {"down"}, {"g"});
+  mb.node("Flatten", {"g"}, {"y"});
+  // A second output read in NCHW by the caller: its Transpose must stay.
+  mb.output("y");
+  mb.output("r2");
+  for (const std::string fuse : {"all", "none"}) {
+    CAPTURE(fuse);
+    Model m = check_backends_agree(mb, {2, 3, 16, 16}, "NhwcConv", fuse);
+    auto c = op_counts(m.graph());
+    CHECK(c["NhwcConv"] == 4);
+    CHECK(c["NhwcMaxPool"] == 1);
+    CHECK(c["NhwcGlobalAveragePool"] == 1);
+    // Into NHWC once (x), out of it for y's Flatten and for the graph output r2.
+    CHECK(c["Transpose"] == 3);
+    CHECK(c["Conv"] + c["FusedConv"] + c["MaxPool"] == 0);
+  }
+  // The reference backend and an explicit --disable-pass lower-onednn do not lower.
+  ModelOptions o;
+  o.passes.disabled.insert("lower-onednn");
+  Model plain = Model::load_from_memory(mb.bytes(), o);
+  CHECK(op_counts(plain.graph())["NhwcConv"] == 0);
+  CHECK(op_counts(load(mb, "reference").graph())["NhwcConv"] == 0);
+  // Quantization works on the graph before lowering; INT8 models keep their integer ops.
+  Model fast = load(mb, "onednn");
+  CHECK(op_counts(fast.ir())["FusedConv"] + op_counts(fast.ir())["Conv"] == 4);
+  auto batches = [n = 0, &rng](std::vector<Tensor>& in) mutable {
+    if (n++ == 3) return false;
+    in.push_back(rand_tensor({2, 3, 16, 16}, rng));
+    return true;
+  };
+  Model q = fast.quantize(quant::QuantConfig{}, batches);
+  CHECK(op_counts(q.graph())["QConv"] == 4);
+  CHECK(op_counts(q.graph())["NhwcConv"] == 0);
+}
+
+TEST_CASE("one oneDNN model runs on several threads at once with single-thread bits") {
+  std::mt19937 rng(21);
+  ModelBuilder mb;
+  mb.input("x", {-1, 8, 12, 12});
+  mb.init("W", rand_tensor({16, 8, 3, 3}, rng));
+  auto& n = mb.node("Conv", {"x", "W"}, {"c"}, "conv");
+  ModelBuilder::attr_ints(n, "pads", {1, 1, 1, 1});
+  mb.node("Relu", {"c"}, {"r"});
+  auto& mp = mb.node("MaxPool", {"r"}, {"y"});
+  ModelBuilder::attr_ints(mp, "kernel_shape", {2, 2});
+  ModelBuilder::attr_ints(mp, "strides", {2, 2});
+  mb.output("y");
+  const Model m = load(mb, "onednn");
+  std::vector<Tensor> inputs, want;
+  for (int i = 0; i < 4; ++i) {
+    inputs.push_back(rand_tensor({1 + i, 8, 12, 12}, rng));
+    RunOptions one;
+    one.threads = 1;
+    want.push_back(m.run({inputs.back()}, one)[0]);
+  }
+  std::vector<int> mismatches(4, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      RunOptions one;
+      one.threads = 1;
+      for (int r = 0; r < 20; ++r) {
+        const Tensor y = m.run({inputs[size_t(t)]}, one)[0];
+        if (std::memcmp(y.raw(), want[size_t(t)].raw(), y.nbytes()) != 0) ++mismatches[size_t(t)];
+      }
+    });
+  for (auto& th : threads) th.join();
+  CHECK(mismatches == std::vector<int>(4, 0));
+}
+
+TEST_CASE("DnnlGemm (oneDNN inner product) matches the reference Gemm; other Gemms stay") {
+  struct GemmCase {
+    int64_t k, n;
+    int trans_b;
+    Dims c;  // {} = no C
+    float alpha;
+    const char* act;  // "" = none
+    bool lowered;
+  };
+  const GemmCase cases[] = {
+      {17, 10, 1, {10}, 1.0f, "", true},     {33, 7, 0, {1, 7}, 1.0f, "Relu", true},
+      {64, 1, 1, {}, 1.0f, "Sigmoid", true}, {5, 3, 0, {3}, 0.5f, "", false},
+      {6, 4, 1, {2, 4}, 1.0f, "", false},  // C [M, N]: not a row of biases
+  };
+  std::mt19937 rng(8);
+  for (const GemmCase& t : cases) {
+    CAPTURE(t.k);
+    CAPTURE(t.n);
+    CAPTURE(t.trans_b);
+    ModelBuilder mb;
+    mb.input("a", {-1, t.k});
+    mb.init("B", rand_tensor(t.trans_b ? Dims{t.n, t.k} : Dims{t.k, t.n}, rng));
+    std::vector<std::string> in{"a", "B"};
+    if (!t.c.empty()) {
+      mb.init("C", rand_tensor(t.c, rng));
+      in.push_back("C");
+    }
+    auto& n = mb.node("Gemm", in, {std::string(t.act).empty() ? "y" : "g"}, "fc");
+    ModelBuilder::attr_int(n, "transB", t.trans_b);
+    if (t.alpha != 1.0f) ModelBuilder::attr_float(n, "alpha", t.alpha);
+    if (!std::string(t.act).empty()) mb.node(t.act, {"g"}, {"y"});
+    mb.output("y");
+    const Dims a_shape{2, t.k};
+    Model m = check_backends_agree(mb, a_shape, t.lowered ? "DnnlGemm" : "");
+    CHECK((op_counts(m.graph())["DnnlGemm"] == 1) == t.lowered);
+  }
+}
