@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -153,11 +154,32 @@ Plan build_plan(const Graph& g, const OpRegistry& reg, const std::vector<Dims>& 
   }
   const int end = int(p.steps.size());
   for (int id : g.outputs) last_use[size_t(id)] = end;
+  // In-place outputs: output 0 shares the buffer of the input it overwrites (alias[out] = the
+  // value owning the buffer), whose lifetime then extends to the output's last use.
+  std::vector<int> alias(nv, -1);
+  auto in_arena = [&](int id) {
+    return id >= 0 && first_def[size_t(id)] >= 0 && !p.known[size_t(id)];
+  };
+  for (int st = 0; st < end; ++st) {
+    const Node& node = g.nodes[size_t(p.steps[size_t(st)])];
+    const OpSchema* s = reg.find(node.domain, node.op_type);
+    if (!s || s->inplace_input < 0 || size_t(s->inplace_input) >= node.inputs.size()) continue;
+    const int in = node.inputs[size_t(s->inplace_input)], out = node.outputs[0];
+    if (!in_arena(in) || !in_arena(out) || last_use[size_t(in)] != st) continue;
+    // Not when the node reads the same value through another input (conv(x) + x).
+    if (std::count(node.inputs.begin(), node.inputs.end(), in) != 1) continue;
+    if (p.info[size_t(in)].dtype != p.info[size_t(out)].dtype ||
+        p.info[size_t(in)].shape != p.info[size_t(out)].shape)
+      continue;
+    const int root = alias[size_t(in)] >= 0 ? alias[size_t(in)] : in;
+    alias[size_t(out)] = root;
+    last_use[size_t(root)] = std::max(st, last_use[size_t(out)]);
+  }
   // Arena for everything computed at run time.
   std::vector<BufferRequest> req;
   std::vector<int> req_value;
   for (size_t i = 0; i < nv; ++i) {
-    if (first_def[i] < 0 || p.known[i]) continue;
+    if (first_def[i] < 0 || p.known[i] || alias[i] >= 0) continue;
     const ValueInfo& vi = p.info[i];
     const size_t bytes = size_t(checked_numel(vi.shape)) * dtype_size(vi.dtype);
     const int last = last_use[i] < 0 ? first_def[i] : last_use[i];  // unused outputs
@@ -167,6 +189,8 @@ Plan build_plan(const Graph& g, const OpRegistry& reg, const std::vector<Dims>& 
   p.memory = plan_memory(req);
   for (size_t r = 0; r < req.size(); ++r)
     p.offset[size_t(req_value[r])] = int64_t(p.memory.offsets[r]);
+  for (size_t i = 0; i < nv; ++i)
+    if (alias[i] >= 0) p.offset[i] = p.offset[size_t(alias[i])];
   return p;
 }
 
@@ -190,6 +214,36 @@ std::shared_ptr<const Plan> Executor::plan_for(const std::vector<Dims>& input_sh
   if (plans_.size() >= 16) plans_.clear();  // bound the cache for callers varying inputs
   plans_[key] = plan;
   return plan;
+}
+
+Executor::Arena Executor::take_arena(size_t bytes) const {
+  bytes = std::max<size_t>(bytes, 64);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // The smallest free arena that is large enough.
+    auto best = arenas_.end();
+    for (auto it = arenas_.begin(); it != arenas_.end(); ++it)
+      if (it->bytes >= bytes && (best == arenas_.end() || it->bytes < best->bytes)) best = it;
+    if (best != arenas_.end()) {
+      Arena a = std::move(*best);
+      arenas_.erase(best);
+      return a;
+    }
+  }
+  Arena a;
+  a.bytes = (bytes + kBufferAlignment - 1) / kBufferAlignment * kBufferAlignment;
+  a.data.reset(std::aligned_alloc(kBufferAlignment, a.bytes));
+  if (!a.data) fail("out of memory allocating the ", bytes, "-byte arena");
+  return a;
+}
+
+void Executor::give_back(Arena a) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  arenas_.push_back(std::move(a));
+  // Keep the largest few (one per concurrent caller is enough in practice).
+  std::sort(arenas_.begin(), arenas_.end(),
+            [](const Arena& x, const Arena& y) { return x.bytes > y.bytes; });
+  if (arenas_.size() > 4) arenas_.resize(4);
 }
 
 void Executor::check_inputs(const std::vector<Tensor>& inputs) const {
@@ -224,11 +278,12 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs, const RunOp
   const int threads = opt.threads > 0 ? opt.threads : omp_get_max_threads();
 
   // Arena without zero-fill: every kernel writes its whole output.
-  std::unique_ptr<void, void (*)(void*)> arena(
-      std::aligned_alloc(kBufferAlignment, std::max<size_t>(plan->memory.arena_bytes, 64)),
-      std::free);
-  if (!arena) fail("out of memory allocating the ", plan->memory.arena_bytes, "-byte arena");
-  auto* base = static_cast<char*>(arena.get());
+  struct Lease {
+    const Executor& e;
+    Arena a;
+    ~Lease() { e.give_back(std::move(a)); }
+  } lease{*this, take_arena(plan->memory.arena_bytes)};
+  auto* base = static_cast<char*>(lease.a.data.get());
 
   std::vector<Tensor> vals(g.values.size());
   for (size_t i = 0; i < g.values.size(); ++i) {

@@ -6,6 +6,7 @@
 // liveness. Plans are cached per input-shape signature, so the run loop only calls kernels.
 #pragma once
 
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <memory>
@@ -32,10 +33,10 @@ std::vector<Tensor> eval_node(const OpRegistry& reg, const Node& node,
                               const std::vector<const Tensor*>& inputs, int threads = 1);
 
 struct Plan {
-  std::vector<ValueInfo> info;               // per value id
-  std::vector<std::optional<Tensor>> known;  // constants and plan-time results
-  std::vector<int> steps;                    // node indices executed at run time
-  std::vector<int64_t> offset;               // arena offset per value, -1 if not in the arena
+  std::vector<ValueInfo> info;                     // per value id
+  std::vector<std::optional<Tensor>> known;        // constants and plan-time results
+  std::vector<int> steps;                          // node indices executed at run time
+  std::vector<int64_t> offset;                     // arena offset per value, -1 if not in the arena
   std::vector<std::shared_ptr<const void>> state;  // per node: what its op's prepare built
   MemoryPlan memory;
 };
@@ -68,6 +69,16 @@ class Executor {
   void check_inputs(const std::vector<Tensor>& inputs) const;
   std::shared_ptr<const Graph> graph_;
   const OpRegistry& registry_;
+  // Activation arenas kept between runs (fresh pages would be faulted in and zeroed by the kernel
+  // on every run: hundreds of MB at batch 32). A run takes one at least as large as its plan
+  // needs and gives it back; concurrent runs get different arenas.
+  struct Arena {
+    size_t bytes = 0;
+    std::unique_ptr<void, void (*)(void*)> data{nullptr, std::free};
+  };
+  Arena take_arena(size_t bytes) const;
+  void give_back(Arena a) const;
+  mutable std::vector<Arena> arenas_;
   mutable std::mutex mu_;
   // Key: input shapes, plus the bytes of the plan-time (tiny) inputs.
   mutable std::map<std::pair<std::vector<Dims>, std::string>, std::shared_ptr<const Plan>> plans_;

@@ -101,6 +101,10 @@ struct OpSchema {
   // clear message (before anything runs). Optional.
   std::function<void(const Node&)> validate;
   PrepareFn prepare;  // optional
+  // Output 0 may be written over input `inplace_input` when this node is that input's last
+  // reader and both have the same size (e.g. a conv adding a residual Sum into its output):
+  // the memory planner then gives both one buffer. The kernel must handle either case. -1: never.
+  int inplace_input = -1;
 };
 
 class OpRegistry {

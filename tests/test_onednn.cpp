@@ -310,3 +310,36 @@ TEST_CASE("DnnlGemm (oneDNN inner product) matches the reference Gemm; other Gem
     CHECK((op_counts(m.graph())["DnnlGemm"] == 1) == t.lowered);
   }
 }
+
+TEST_CASE("a conv's residual Sum shares the output buffer only when nothing reads it later") {
+  std::mt19937 rng(4);
+  for (const bool read_later : {false, true}) {
+    CAPTURE(read_later);
+    ModelBuilder mb;
+    mb.input("x", {-1, 8, 6, 6});
+    mb.init("W0", rand_tensor({8, 8, 3, 3}, rng, -0.3f, 0.3f));
+    mb.init("W1", rand_tensor({8, 8, 3, 3}, rng, -0.3f, 0.3f));
+    auto pads = [](onnx::NodeProto& n) { ModelBuilder::attr_ints(n, "pads", {1, 1, 1, 1}); };
+    pads(mb.node("Conv", {"x", "W0"}, {"r"}, "c0"));  // r: the residual, in the arena
+    pads(mb.node("Conv", {"x", "W1"}, {"c"}, "c1"));  // (conv(r) + r could not share)
+    mb.node("Add", {"c", "r"}, {"s"});
+    mb.node("Relu", {"s"}, {"y"});
+    if (read_later) {
+      mb.node("Mul", {"y", "r"}, {"z"});  // r is still needed after the fused conv
+      mb.output("z");
+    } else {
+      mb.output("y");
+    }
+    Model m = check_backends_agree(mb, {2, 8, 6, 6}, "NhwcConv");
+    const auto plan = m.plan({{2, 8, 6, 6}});
+    const Graph& g = m.graph();
+    const Node* fused = nullptr;
+    for (const Node& n : g.nodes)
+      if (n.op_type == "NhwcConv" && n.inputs.size() > 3 && n.inputs[3] >= 0) fused = &n;
+    REQUIRE(fused);
+    const int64_t sum_at = plan->offset[size_t(fused->inputs[3])];
+    const int64_t out_at = plan->offset[size_t(fused->outputs[0])];
+    CHECK(sum_at >= 0);
+    CHECK((sum_at == out_at) == !read_later);
+  }
+}

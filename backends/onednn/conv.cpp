@@ -21,7 +21,7 @@ using dt = dnnl::memory::data_type;
 
 struct ConvState {
   dnnl::convolution_forward prim;
-  dnnl::memory::desc src_md, dst_md, sum_md, scratch_md;
+  dnnl::memory::desc src_md, dst_md, scratch_md;
   dnnl::memory weights, bias;
   bool has_sum = false;
 };
@@ -69,10 +69,11 @@ std::shared_ptr<const void> prepare(const InferContext& ctx) {
   dnnl::primitive_attr attr = base_attr();
   dnnl::post_ops po;
   st->has_sum = ctx.has_input(3);
-  if (st->has_sum) {
-    st->sum_md = st->dst_md;
-    po.append_binary(dnnl::algorithm::binary_add, st->sum_md);
-  }
+  // The residual Sum as a sum post-op (dst += conv): the kernel first puts Sum in dst, and the
+  // memory planner usually makes that free by giving Sum and Y one buffer (inplace_input = 3).
+  // (A binary-add post-op reading Sum in place would avoid the copy, but oneDNN 2.6 then leaves
+  // its fast brgconv kernels for the slower jit ones.)
+  if (st->has_sum) po.append_sum(1.0f);
   append_activation(po, activation_from_attrs(n.attrs));
   attr.set_post_ops(po);
 
@@ -105,8 +106,8 @@ void kernel(KernelContext& kc) {
                                              {DNNL_ARG_WEIGHTS, st->weights},
                                              {DNNL_ARG_BIAS, st->bias},
                                              {DNNL_ARG_DST, wrap(st->dst_md, kc.out(0))}};
-  if (st->has_sum)
-    args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, wrap(st->sum_md, kc.in(3)));
+  if (st->has_sum && kc.in(3).raw() != kc.out(0).raw())
+    std::memcpy(kc.out(0).raw(), kc.in(3).raw(), kc.out(0).nbytes());
   execute(st->prim, std::move(args), st->scratch_md);
 }
 
@@ -125,6 +126,7 @@ void register_onednn_conv(OpRegistry& r) {
   s.infer = infer;
   s.prepare = prepare;
   s.kernel = kernel;
+  s.inplace_input = 3;
   r.add(std::move(s));
 }
 
