@@ -35,7 +35,8 @@ int64_t node_flops(const Node& n, const Plan& p) {
     for (size_t i = 1; i < w.size(); ++i) per_in *= w[i];
     return 2 * checked_numel(x) * per_in;
   }
-  const bool gemm = n.op_type == "Gemm" || n.op_type == "FusedGemm" || n.op_type == "QGemm";
+  const bool gemm = n.op_type == "Gemm" || n.op_type == "FusedGemm" || n.op_type == "QGemm" ||
+                    n.op_type == "DnnlGemm";
   if ((gemm || n.op_type == "MatMul" || n.op_type == "QLinearMatMul" ||
        n.op_type == "MatMulInteger") &&
       n.inputs.size() >= 2) {

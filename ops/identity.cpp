@@ -18,7 +18,7 @@ void register_identity_ops(OpRegistry& r) {
       for (int64_t i = 0; i < k.out(1).numel(); ++i) m[i] = true;
     }
   };
-  r.add({"Identity", "", 1, 1, 1, 1, copy_infer, copy_kernel, nullptr});
+  r.add({"Identity", "", 1, 1, 1, 1, copy_infer, copy_kernel, nullptr, nullptr});
   // Dropout opset 12+: inputs ratio (default 0.5) and training_mode (default false). Training mode
   // with a non-zero ratio draws random masks, which an inference engine does not do.
   auto dropout_kernel = [copy_kernel](KernelContext& k) {
@@ -29,7 +29,7 @@ void register_identity_ops(OpRegistry& r) {
                  "in eval mode");
     copy_kernel(k);
   };
-  r.add({"Dropout", "", 1, 3, 1, 2, copy_infer, dropout_kernel, nullptr});
+  r.add({"Dropout", "", 1, 3, 1, 2, copy_infer, dropout_kernel, nullptr, nullptr});
 }
 
 }  // namespace engine

@@ -254,6 +254,56 @@ std::vector<int64_t> transpose_perm(const Attributes& a, int64_t r) {
   return perm;
 }
 
+// Batched 2-D transpose y[b][c][r] = x[b][r][c] in cache tiles, OpenMP over (batch, tile row).
+template <class T>
+void transpose_2d(const T* x, T* y, int64_t B, int64_t R, int64_t C) {
+  constexpr int64_t kTile = 32;
+  const int64_t tiles_r = (R + kTile - 1) / kTile;
+#pragma omp parallel for collapse(2) schedule(static) if (B * R * C > 32768)
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t tr = 0; tr < tiles_r; ++tr) {
+      const T* xb = x + b * R * C;
+      T* yb = y + b * R * C;
+      const int64_t r0 = tr * kTile, r1 = std::min(R, r0 + kTile);
+      for (int64_t c0 = 0; c0 < C; c0 += kTile) {
+        const int64_t c1 = std::min(C, c0 + kTile);
+        for (int64_t c = c0; c < c1; ++c)
+          for (int64_t r = r0; r < r1; ++r) yb[c * R + r] = xb[r * C + c];
+      }
+    }
+}
+
+// If the permutation, after merging input dims that stay adjacent, is a batched 2-D transpose
+// ([B, R, C] -> [B, C, R], e.g. NCHW <-> NHWC), runs the tiled kernel and returns true.
+bool transpose_fast(const Tensor& x, const std::vector<int64_t>& perm, Tensor& y) {
+  const size_t es = dtype_size(x.dtype());
+  if (es != 4 && es != 1) return false;
+  // Groups of output positions whose input dims are consecutive.
+  std::vector<std::pair<int64_t, int64_t>> groups;  // (first input dim, size product)
+  for (size_t i = 0; i < perm.size(); ++i) {
+    if (i > 0 && perm[i] == perm[i - 1] + 1)
+      groups.back().second *= x.shape()[size_t(perm[i])];
+    else
+      groups.push_back({perm[i], x.shape()[size_t(perm[i])]});
+  }
+  int64_t B = 1, R = 0, C = 0;
+  if (groups.size() == 2 && groups[0].first > groups[1].first) {
+    R = groups[1].second;  // output [C', R'] reads input [R', C']: input order is groups 1, 0
+    C = groups[0].second;
+  } else if (groups.size() == 3 && groups[0].first == 0 && groups[1].first > groups[2].first) {
+    B = groups[0].second;
+    R = groups[2].second;
+    C = groups[1].second;
+  } else {
+    return false;
+  }
+  if (es == 4)
+    transpose_2d(static_cast<const uint32_t*>(x.raw()), static_cast<uint32_t*>(y.raw()), B, R, C);
+  else
+    transpose_2d(static_cast<const uint8_t*>(x.raw()), static_cast<uint8_t*>(y.raw()), B, R, C);
+  return true;
+}
+
 void add_transpose(OpRegistry& reg) {
   OpSchema s;
   s.op_type = "Transpose";
@@ -267,6 +317,7 @@ void add_transpose(OpRegistry& reg) {
   s.kernel = [](KernelContext& kc) {
     const Tensor& x = kc.in(0);
     auto perm = transpose_perm(kc.attrs(), x.rank());
+    if (transpose_fast(x, perm, kc.out(0))) return;
     auto st = dense_strides(x.shape());
     Dims shape;
     std::vector<int64_t> strides;

@@ -549,3 +549,40 @@ TEST_CASE("Shape subgraph: Shape -> Gather -> Unsqueeze -> Concat -> Reshape") {
   CHECK(y.shape() == Dims{2, 12});
   CHECK(y.get_as_double(23) == 23.0);
 }
+
+TEST_CASE("Transpose layout changes (NCHW <-> NHWC, tiled path) match index math, odd sizes") {
+  const OpRegistry& r = reference_registry();
+  for (const Dims& shape : {Dims{3, 5, 7, 33}, Dims{1, 64, 9, 9}, Dims{2, 3, 1, 70}}) {
+    for (const std::vector<int64_t>& perm :
+         {ints({0, 2, 3, 1}), ints({0, 3, 1, 2}), ints({2, 3, 0, 1}), ints({0, 1, 3, 2})}) {
+      CAPTURE(dims_str(shape));
+      CAPTURE(dims_str(perm));
+      const Tensor x = iota(shape);
+      const Tensor y = run1(r, node("Transpose", 13, attr("perm", perm)), {x});
+      // y[o0,o1,o2,o3] = x[i] with i_perm[k] = o_k.
+      const Dims& ys = y.shape();
+      int bad = 0;
+      for (int64_t a = 0; a < ys[0]; ++a)
+        for (int64_t b = 0; b < ys[1]; ++b)
+          for (int64_t c = 0; c < ys[2]; ++c)
+            for (int64_t d = 0; d < ys[3]; ++d) {
+              int64_t idx[4];
+              const int64_t o[4] = {a, b, c, d};
+              for (int k = 0; k < 4; ++k) idx[perm[size_t(k)]] = o[k];
+              const int64_t src =
+                  ((idx[0] * shape[1] + idx[1]) * shape[2] + idx[2]) * shape[3] + idx[3];
+              const int64_t dst = ((a * ys[1] + b) * ys[2] + c) * ys[3] + d;
+              bad += y.data<float>()[dst] != float(src);
+            }
+      CHECK(bad == 0);
+    }
+  }
+  // uint8 (1-byte elements) takes the same tiled path.
+  Tensor q(DType::U8, {2, 3, 4, 5});
+  for (int64_t i = 0; i < q.numel(); ++i) q.data<uint8_t>()[i] = uint8_t(i);
+  const Tensor qt = run1(r, node("Transpose", 13, attr("perm", ints({0, 2, 3, 1}))), {q});
+  CHECK(qt.shape() == Dims{2, 4, 5, 3});
+  CHECK(qt.data<uint8_t>()[1] == 20);   // y[0,0,0,1] = x[0,1,0,0]
+  CHECK(qt.data<uint8_t>()[3] == 1);    // y[0,0,1,0] = x[0,0,0,1]
+  CHECK(qt.data<uint8_t>()[60] == 60);  // y[1,0,0,0] = x[1,0,0,0]
+}
