@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "ops/conv_geom.h"
 #include "ops/ops.h"
 #include "ops/pool_geom.h"
 
@@ -103,6 +104,44 @@ void maxpool2d_kernel(const PoolGeom& g, const T* x, T* y) {
   }
 }
 
+// Integer 2-D MaxPool without Indices (uint8 / int8 in INT8 graphs): output rows start at the
+// lowest value and take the max of each tap's valid column range, so the inner loops have no
+// branches. (Not for floats: NaN handling would differ from the tap-by-tap reference.)
+template <class T>
+void maxpool2d_int_kernel(const PoolGeom& g, const T* x, T* y) {
+  const int64_t IH = g.in[0], IW = g.in[1], OH = g.out[0], OW = g.out[1];
+  const int64_t sh = g.stride[0], sw = g.stride[1], dh = g.dil[0], dw = g.dil[1];
+  const int64_t KH = g.kernel[0], KW = g.kernel[1];
+  std::vector<int64_t> lo(static_cast<size_t>(KW)), hi(static_cast<size_t>(KW));
+  for (int64_t k = 0; k < KW; ++k)
+    valid_range(k * dw - g.pad_begin[1], sw, IW, OW, lo[size_t(k)], hi[size_t(k)]);
+#pragma omp parallel for schedule(static) if (g.planes * OH * OW > 4096)
+  for (int64_t p = 0; p < g.planes; ++p) {
+    const T* xp = x + p * IH * IW;
+    for (int64_t oh = 0; oh < OH; ++oh) {
+      T* yr = y + (p * OH + oh) * OW;
+      std::fill(yr, yr + OW, std::numeric_limits<T>::lowest());
+      for (int64_t kh = 0; kh < KH; ++kh) {
+        const int64_t ih = oh * sh - g.pad_begin[0] + kh * dh;
+        if (ih < 0 || ih >= IH) continue;
+        const T* xr = xp + ih * IW - g.pad_begin[1];
+        for (int64_t k = 0; k < KW; ++k) {
+          // Locals and __restrict: 1-byte types may alias anything, which would make the
+          // compiler reload the bounds on every iteration.
+          const T* __restrict xk = xr + k * dw;
+          T* __restrict yo = yr;
+          const int64_t l = lo[size_t(k)], h = hi[size_t(k)];
+          if (sw == 1) {
+            for (int64_t ow = l; ow < h; ++ow) yo[ow] = std::max(yo[ow], xk[ow]);
+          } else {
+            for (int64_t ow = l; ow < h; ++ow) yo[ow] = std::max(yo[ow], xk[ow * sw]);
+          }
+        }
+      }
+    }
+  }
+}
+
 template <class T>
 void avgpool_kernel(const PoolGeom& g, const T* x, T* y, bool count_include_pad) {
   const int64_t total = g.planes * g.out_size;
@@ -185,6 +224,9 @@ void add_windowed_pool(OpRegistry& r, const std::string& op, PoolKind kind) {
         using T = decltype(tag);
         if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double> ||
                       std::is_same_v<T, int8_t> || std::is_same_v<T, uint8_t>) {
+          if constexpr (std::is_integral_v<T>) {
+            if (g.nd == 2 && !idx) return maxpool2d_int_kernel<T>(g, x.data<T>(), y.data<T>());
+          }
           if (g.nd == 2 && !idx)
             maxpool2d_kernel<T>(g, x.data<T>(), y.data<T>());
           else

@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -233,6 +234,18 @@ T* scratch(size_t n) {
   return buf.data();
 }
 
+// Per group, the GEMM A operand W'[Mg, Cg * k] packed for the integer GEMM path in use.
+std::vector<IgemmPackedA> pack_weights(const ConvGeom& g, const int16_t* wq) {
+  const int64_t Mg = g.M / g.group, Kg = (g.C / g.group) * g.k_size();
+  std::vector<IgemmPackedA> v;
+  for (int64_t gi = 0; gi < g.group; ++gi) v.emplace_back(Mg, Kg, wq + gi * Mg * Kg, Kg);
+  return v;
+}
+
+bool is_depthwise(const ConvGeom& g) {
+  return g.C / g.group == 1 && g.group > 1;
+}
+
 // Splits [0, n) into `parts` nearly equal ranges; returns range i.
 std::pair<int64_t, int64_t> part(int64_t n, int64_t parts, int64_t i) {
   return {i * n / parts, (i + 1) * n / parts};
@@ -240,7 +253,8 @@ std::pair<int64_t, int64_t> part(int64_t n, int64_t parts, int64_t i) {
 
 template <class T>
 void conv_gemm(const ConvGeom& g, const T* x, int32_t xzp, const int16_t* wq,
-               const OutputWriter& out, int threads) {
+               const OutputWriter& out, int threads,
+               const std::vector<IgemmPackedA>* packed = nullptr) {
   const int64_t Cg = g.C / g.group, Mg = g.M / g.group;
   const int64_t in_sz = g.in_size(), out_sz = g.out_size(), ksz = g.k_size(), Kg = Cg * ksz;
   const int64_t OW = g.out[2], R = g.out[0] * g.out[1];
@@ -260,9 +274,10 @@ void conv_gemm(const ConvGeom& g, const T* x, int32_t xzp, const int16_t* wq,
   const int64_t items = n_chunks * r_chunks;
   const int64_t max_cols = ceil_div_pos(g.N, n_chunks) * ceil_div_pos(R, r_chunks) * OW;
 
-  // The weights of each group, packed once for all work items.
-  std::vector<IgemmPackedA> wpack;
-  for (int64_t gi = 0; gi < g.group; ++gi) wpack.emplace_back(Mg, Kg, wq + gi * Mg * Kg, Kg);
+  // The weights of each group, packed once for all work items (or once per plan: `packed`).
+  std::vector<IgemmPackedA> own;
+  if (!packed) own = pack_weights(g, wq);
+  const std::vector<IgemmPackedA>& wpack = packed ? *packed : own;
 
   auto run_item = [&](int64_t item, int16_t* col, int32_t* acc, int inner_threads) {
     const auto [n0, n1] = part(g.N, n_chunks, item / r_chunks);
@@ -299,6 +314,42 @@ void conv_gemm(const ConvGeom& g, const T* x, int32_t xzp, const int16_t* wq,
   }
 }
 
+// w - w_zp[oc] as int16, [M, weights per output channel].
+std::vector<int16_t> weights_minus_zp(const Tensor& W, const std::vector<int32_t>& wzp, int64_t M) {
+  const int64_t Kw = W.numel() / std::max<int64_t>(1, M);
+  std::vector<int16_t> wq(size_t(W.numel()));
+  dispatch_q8(W.dtype(), [&](auto tw) {
+    const auto* w = W.data<decltype(tw)>();
+    for (int64_t oc = 0; oc < M; ++oc)
+      for (int64_t i = oc * Kw; i < (oc + 1) * Kw; ++i)
+        wq[size_t(i)] = int16_t(w[i] - wzp[size_t(oc)]);
+  });
+  return wq;
+}
+
+// Built once per plan when the weights and their zero points are constants: w - w_zp, and the
+// packed GEMM operand (for the GEMM path in use then; a kernel that finds another path in use,
+// e.g. after a test switched ENGINE_ISA, packs again).
+struct QConvPrepared {
+  std::vector<int16_t> wq;
+  std::vector<IgemmPackedA> packed;  // empty for depthwise convs
+  IgemmIsa isa = IgemmIsa::Reference;
+};
+
+std::shared_ptr<const void> qconv_prepare(const InferContext& ctx, Kind kind) {
+  const Slots s = slots(kind);
+  const Tensor* W = ctx.value_or_null(s.w);
+  if (!W || (s.w_zp >= 0 && ctx.has_input(s.w_zp) && !ctx.value_or_null(s.w_zp))) return nullptr;
+  const ConvGeom g = conv_geometry(ctx.node(), ctx.shape(s.x), W->shape());
+  if (g.M == 0) return nullptr;
+  const Tensor* zp = s.w_zp >= 0 ? ctx.value_or_null(s.w_zp) : nullptr;
+  auto p = std::make_shared<QConvPrepared>();
+  p->wq = weights_minus_zp(*W, zero_points_of(zp, g.M, kind_name(kind), "w_zero_point"), g.M);
+  p->isa = igemm_isa();
+  if (!is_depthwise(g)) p->packed = pack_weights(g, p->wq.data());
+  return p;
+}
+
 void qconv_kernel(KernelContext& kc, Kind kind) {
   const char* op = kind_name(kind);
   const Slots s = slots(kind);
@@ -312,14 +363,15 @@ void qconv_kernel(KernelContext& kc, Kind kind) {
 
   const auto single = [&](int i) { return kc.has_input(i) ? &kc.in(i) : nullptr; };
   const int32_t xzp = zero_points_of(single(s.x_zp), 1, op, "x_zero_point")[0];
-  const std::vector<int32_t> wzp = zero_points_of(single(s.w_zp), g.M, op, "w_zero_point");
-  std::vector<int16_t> wq(size_t(W.numel()));  // w - w_zp[oc]
-  dispatch_q8(W.dtype(), [&](auto tw) {
-    const auto* w = W.data<decltype(tw)>();
-    for (int64_t oc = 0; oc < g.M; ++oc)
-      for (int64_t i = oc * Kw; i < (oc + 1) * Kw; ++i)
-        wq[size_t(i)] = int16_t(w[i] - wzp[size_t(oc)]);
-  });
+  const auto* prep = static_cast<const QConvPrepared*>(kc.state);
+  std::vector<int16_t> own_wq;
+  if (!prep)
+    own_wq = weights_minus_zp(W, zero_points_of(single(s.w_zp), g.M, op, "w_zero_point"), g.M);
+  const int16_t* wq = prep ? prep->wq.data() : own_wq.data();
+  ENGINE_CHECK(int64_t(prep ? prep->wq.size() : own_wq.size()) == g.M * Kw, op,
+               ": weights do not match the prepared plan");
+  const std::vector<IgemmPackedA>* packed =
+      prep && !prep->packed.empty() && prep->isa == igemm_isa() ? &prep->packed : nullptr;
 
   OutputWriter out;
   out.y = &Y;
@@ -344,10 +396,10 @@ void qconv_kernel(KernelContext& kc, Kind kind) {
   }
   dispatch_q8(X.dtype(), [&](auto tx) {
     const auto* x = X.data<decltype(tx)>();
-    if (g.C / g.group == 1 && g.group > 1)
-      depthwise(g, x, xzp, wq.data(), out, kc.num_threads);
+    if (is_depthwise(g))
+      depthwise(g, x, xzp, wq, out, kc.num_threads);
     else
-      conv_gemm(g, x, xzp, wq.data(), out, kc.num_threads);
+      conv_gemm(g, x, xzp, wq, out, kc.num_threads, packed);
   });
 }
 
@@ -363,6 +415,7 @@ void add_qconv(OpRegistry& r, Kind kind, const char* domain) {
   };
   s.infer = [kind](InferContext& ctx) { qconv_infer(ctx, kind); };
   s.kernel = [kind](KernelContext& kc) { qconv_kernel(kc, kind); };
+  s.prepare = [kind](const InferContext& ctx) { return qconv_prepare(ctx, kind); };
   r.add(std::move(s));
 }
 
