@@ -11,6 +11,7 @@
 #include <random>
 #include <thread>
 
+#include "backends/onednn/onednn.h"
 #include "engine/engine.h"
 #include "model_builder.h"
 
@@ -342,4 +343,27 @@ TEST_CASE("a conv's residual Sum shares the output buffer only when nothing read
     CHECK(sum_at >= 0);
     CHECK((sum_at == out_at) == !read_later);
   }
+}
+
+TEST_CASE("reordered weights are shared between plans that want the same layout") {
+  using tag = dnnl::memory::format_tag;
+  using dt = dnnl::memory::data_type;
+  std::mt19937 rng(2);
+  const Tensor w = rand_tensor({32, 16, 3, 3}, rng);
+  const dnnl::memory::desc user({32, 16, 3, 3}, dt::f32, tag::oihw);
+  const dnnl::memory::desc blocked({32, 16, 3, 3}, dt::f32, tag::OIhw16i16o);
+  const dnnl::memory::desc other({32, 16, 3, 3}, dt::f32, tag::ohwi);
+  auto a = onednn::shared_weights(w, user, blocked);
+  auto b = onednn::shared_weights(w, user, blocked);
+  auto c = onednn::shared_weights(w, user, other);
+  CHECK(a.get() == b.get());
+  CHECK(a.get() != c.get());
+  // ohwi holds w transposed: element (o, i, h, k) at ((o * 3 + h) * 3 + k) * 16 + i.
+  const float* p = static_cast<const float*>(c->get_data_handle());
+  CHECK(p[((5 * 3 + 1) * 3 + 2) * 16 + 7] == w.data<float>()[((5 * 16 + 7) * 3 + 1) * 3 + 2]);
+  // Once no plan holds it, the copy is freed and the next request builds a new one.
+  a.reset();
+  b.reset();
+  auto d = onednn::shared_weights(w, user, blocked);
+  CHECK(d.use_count() == 1);
 }

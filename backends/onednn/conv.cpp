@@ -22,7 +22,8 @@ using dt = dnnl::memory::data_type;
 struct ConvState {
   dnnl::convolution_forward prim;
   dnnl::memory::desc src_md, dst_md, scratch_md;
-  dnnl::memory weights, bias;
+  std::shared_ptr<const dnnl::memory> weights;
+  dnnl::memory bias;
   bool has_sum = false;
 };
 
@@ -86,7 +87,7 @@ std::shared_ptr<const void> prepare(const InferContext& ctx) {
 
   // Weights: ONNX OIHW (goihw when grouped) -> oneDNN's chosen layout, once.
   const dnnl::memory::desc w_user(wdims, dt::f32, grouped ? tag::goihw : tag::oihw);
-  reorder_once(wrap(w_user, *wt), st->weights, pd.weights_desc());
+  st->weights = shared_weights(*wt, w_user, pd.weights_desc());
   st->bias = dnnl::memory(b_md, cpu_engine());
   float* b = static_cast<float*>(st->bias.get_data_handle());
   if (const Tensor* bt = ctx.value_or_null(2)) {
@@ -103,7 +104,7 @@ void kernel(KernelContext& kc) {
   const auto* st = static_cast<const ConvState*>(kc.state);
   ENGINE_CHECK(st, "NhwcConv: not prepared");
   std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, wrap(st->src_md, kc.in(0))},
-                                             {DNNL_ARG_WEIGHTS, st->weights},
+                                             {DNNL_ARG_WEIGHTS, *st->weights},
                                              {DNNL_ARG_BIAS, st->bias},
                                              {DNNL_ARG_DST, wrap(st->dst_md, kc.out(0))}};
   if (st->has_sum && kc.in(3).raw() != kc.out(0).raw())

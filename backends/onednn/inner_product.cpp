@@ -18,7 +18,8 @@ using dt = dnnl::memory::data_type;
 struct IpState {
   dnnl::inner_product_forward prim;
   dnnl::memory::desc src_md, dst_md, scratch_md;
-  dnnl::memory weights, bias;
+  std::shared_ptr<const dnnl::memory> weights;
+  dnnl::memory bias;
 };
 
 struct Dims3 {
@@ -67,7 +68,7 @@ std::shared_ptr<const void> prepare(const InferContext& ctx) {
   // oneDNN weights are logically [N, K] ("oi"); B [K, N] is the "io" layout of the same.
   const bool tb = ctx.attrs().get_int("transB", 0) != 0;
   const dnnl::memory::desc w_user({d.N, d.K}, dt::f32, tb ? tag::oi : tag::io);
-  reorder_once(wrap(w_user, *bt), st->weights, pd.weights_desc());
+  st->weights = shared_weights(*bt, w_user, pd.weights_desc());
   st->bias = dnnl::memory(b_md, cpu_engine());
   float* b = static_cast<float*>(st->bias.get_data_handle());
   if (const Tensor* c = ctx.value_or_null(2)) {
@@ -85,7 +86,7 @@ void kernel(KernelContext& kc) {
   ENGINE_CHECK(st, "DnnlGemm: not prepared");
   execute(st->prim,
           {{DNNL_ARG_SRC, wrap(st->src_md, kc.in(0))},
-           {DNNL_ARG_WEIGHTS, st->weights},
+           {DNNL_ARG_WEIGHTS, *st->weights},
            {DNNL_ARG_BIAS, st->bias},
            {DNNL_ARG_DST, wrap(st->dst_md, kc.out(0))}},
           st->scratch_md);

@@ -1,5 +1,8 @@
 #include "backends/onednn/onednn.h"
 
+#include <map>
+#include <mutex>
+#include <string>
 #include <vector>
 
 #include "core/error.h"
@@ -74,11 +77,25 @@ void append_activation(dnnl::post_ops& po, const Activation& a) {
   }
 }
 
-void reorder_once(const dnnl::memory& from, dnnl::memory& to, const dnnl::memory::desc& md) {
-  to = dnnl::memory(md, cpu_engine());
+std::shared_ptr<const dnnl::memory> shared_weights(const Tensor& w,
+                                                   const dnnl::memory::desc& user_md,
+                                                   const dnnl::memory::desc& md) {
+  static std::mutex mu;
+  static std::map<std::pair<const void*, std::string>, std::weak_ptr<const dnnl::memory>> cache;
+  std::string key(reinterpret_cast<const char*>(&md.data), sizeof(md.data));
+  key.append(reinterpret_cast<const char*>(&user_md.data), sizeof(user_md.data));
+  std::lock_guard<std::mutex> lock(mu);
+  auto& slot = cache[{w.raw(), key}];
+  if (auto hit = slot.lock()) return hit;
+  for (auto it = cache.begin(); it != cache.end();)  // drop entries whose plans are gone
+    it = it->second.expired() && &it->second != &slot ? cache.erase(it) : std::next(it);
+  auto to = std::make_shared<dnnl::memory>(md, cpu_engine());
+  dnnl::memory from = wrap(user_md, w);
   dnnl::stream s(cpu_engine());
-  dnnl::reorder(from, to).execute(s, const_cast<dnnl::memory&>(from), to);
+  dnnl::reorder(from, *to).execute(s, from, *to);
   s.wait();
+  slot = to;
+  return to;
 }
 
 }  // namespace engine::onednn

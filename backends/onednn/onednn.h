@@ -7,6 +7,7 @@
 // OpenMP's, which the executor sets per run.
 #pragma once
 
+#include <memory>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <unordered_map>
 
@@ -30,8 +31,13 @@ dnnl::memory wrap(const dnnl::memory::desc& md, const Tensor& t);
 // Post-ops computing a fused node's activation (ops/activation_fn.h) after the primitive.
 void append_activation(dnnl::post_ops& po, const Activation& a);
 
-// Allocates `to` with layout md and fills it from `from` (weights, once per plan).
-void reorder_once(const dnnl::memory& from, dnnl::memory& to, const dnnl::memory::desc& md);
+// Constant weights `w` (layout user_md) reordered into layout md. Plans of different input shapes
+// that want the same layout share one copy (a process-wide cache keyed by the weights' address
+// and md, holding weak references): a model run at many batch sizes keeps one reordered copy of
+// vgg16's 550 MB of weights, not one per shape.
+std::shared_ptr<const dnnl::memory> shared_weights(const Tensor& w,
+                                                   const dnnl::memory::desc& user_md,
+                                                   const dnnl::memory::desc& md);
 
 // NHWC shape [N,H,W,C] -> oneDNN logical dims {N,C,H,W}; checks rank 4.
 dnnl::memory::dims nchw_dims_of_nhwc(const Dims& nhwc, const char* what);
