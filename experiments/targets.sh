@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Table 0: the PTQ targets on the whole Fashion-MNIST test set (10,000 images, whatever LIMIT
-# says): W8A8 per-channel with the observers ONNX Runtime's quantizer offers (plus mse), and
+# says): W8A8 per-channel with the observers ONNX Runtime's quantizer offers plus ema, avg and mse, and
 # per-tensor minmax, next to the ONNX Runtime figures listed in ../shared/README.md.
 source "$(dirname "$0")/common.sh"
 TEST=(--data "$FASHION/t10k-images-idx3-ubyte.gz" --labels "$FASHION/t10k-labels-idx1-ubyte.gz")
@@ -31,7 +31,7 @@ ort() {
       -o "$RESULTS/$m.int8.onnx" >/dev/null 2>&1
     fp32=$(evaluate "$m")
     echo "$(row "$m FP32" "$fp32") - |"
-    for o in ${OBSERVERS:-minmax entropy percentile mse}; do
+    for o in ${OBSERVERS:-minmax ema avg entropy percentile mse}; do
       echo "$(row "$m W8A8 $o per-channel" "$(evaluate "$m" --int8 --stats-in "$stats" \
         --observer "$o" --compare-fp32)") $(ort "$m" "$o-pc") |"
     done
