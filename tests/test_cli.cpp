@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "cli_util.h"
 #include "core/tensor.h"
 #include "frontend/npy.h"
@@ -126,6 +128,32 @@ TEST_SUITE("cli") {
       CHECK(r.out.find("error: ") != std::string::npos);
       CHECK(r.out.find(c.message) != std::string::npos);
     }
+  }
+
+  TEST_CASE("eval scores tied logits as argmax does (lowest class index), not as hits") {
+    // All-zero logits: every class ties, argmax says class 0. Ten demo images, one per class,
+    // so top-1 must be exactly 10 % (counting ties as hits would give 100 %).
+    test::ModelBuilder mb;
+    mb.input("x", {-1, 1, 28, 28});
+    mb.init("W", Tensor(DType::F32, {784, 10}));
+    mb.node("Flatten", {"x"}, {"f"});
+    mb.node("MatMul", {"f", "W"}, {"y"});
+    mb.output("y");
+    TempDir t;
+    const std::string model = t.file("zeros.onnx", mb.bytes());
+    std::string list;
+    for (const auto& e : fs::directory_iterator(kSrc + "/demo/images")) {
+      const std::string f = e.path().filename().string();  // "<class>_<name>.png"
+      list += e.path().string() + " " + f.substr(0, f.find('_')) + "\n";
+    }
+    const std::string list_file = t.file("list.txt", list);
+    const auto r = run_cli("eval " + model + " --data " + list_file + " --json", false);
+    REQUIRE(r.exit_code == 0);
+    const auto j = nlohmann::json::parse(r.out);
+    CHECK(j["images"] == 10);
+    CHECK(j["correct"] == 1);
+    CHECK(j["top1"].get<double>() == doctest::Approx(10.0));
+    CHECK(j["top5"].get<double>() == doctest::Approx(50.0));  // classes 0..4 rank in the top 5
   }
 
   TEST_CASE("run --int8 classifies every demo image as its own class") {
