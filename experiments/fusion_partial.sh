@@ -4,7 +4,7 @@
 source "$(dirname "$0")/common.sh"
 m=resnet18
 f=$(model_file $m)
-nodes=$("$ENGINE" inspect "$f" | awk '$2 ~ /^(FusedConv|Conv)$/ {gsub("\047", "", $3); print $3}')
+nodes=$("$ENGINE" inspect "$f" | awk '$2 ~ /^(FusedConv|Conv|NhwcConv)$/ {gsub("\047", "", $3); print $3}')
 first=$(echo "$nodes" | sed -n 1p)
 middle=$(echo "$nodes" | sed -n "$(( $(echo "$nodes" | wc -l) / 2 ))p")
 late=$(echo "$nodes" | tail -n 3 | head -n 1)
