@@ -178,7 +178,9 @@ void im2col_row(const ConvGeom& g, const TapTable& t, const T* xc, int32_t xzp, 
 }
 
 // One input channel per group: direct loops over the kernel taps, one (image, channel) plane at
-// a time; padded taps are skipped (they contribute (x_zp - x_zp) * w = 0).
+// a time; padded taps are skipped (they contribute (x_zp - x_zp) * w = 0). The valid output
+// column range of each tap is computed once per call, not per plane. Accumulators add as uint32
+// (wrapping modulo 2^32 like every integer path; each product fits int32).
 template <class T>
 void depthwise(const ConvGeom& g, const T* x, int32_t xzp, const int16_t* wq,
                const OutputWriter& out, int threads) {
@@ -187,6 +189,17 @@ void depthwise(const ConvGeom& g, const T* x, int32_t xzp, const int16_t* wq,
   const int64_t OD = g.out[0], OH = g.out[1], OW = g.out[2];
   const int64_t in_sz = g.in_size(), out_sz = g.out_size(), ksz = g.k_size();
   const int64_t sx = g.s[2];
+  struct Tap {
+    int64_t kz, ky, ix0, lo, hi;
+  };
+  std::vector<Tap> taps(static_cast<size_t>(ksz));
+  for (int64_t kidx = 0; kidx < ksz; ++kidx) {
+    Tap& t = taps[size_t(kidx)];
+    t.kz = kidx / (g.k[1] * g.k[2]);
+    t.ky = (kidx / g.k[2]) % g.k[1];
+    t.ix0 = (kidx % g.k[2]) * g.d[2] - g.pb[2];
+    valid_range(t.ix0, sx, IW, OW, t.lo, t.hi);
+  }
 #pragma omp parallel num_threads(std::max(1, threads))
   {
     std::vector<int32_t> acc(static_cast<size_t>(out_sz));
@@ -198,24 +211,22 @@ void depthwise(const ConvGeom& g, const T* x, int32_t xzp, const int16_t* wq,
       for (int64_t kidx = 0; kidx < ksz; ++kidx) {
         const int32_t wv = wq[m * ksz + kidx];
         if (wv == 0) continue;
-        const int64_t kz = kidx / (g.k[1] * g.k[2]), ky = (kidx / g.k[2]) % g.k[1];
-        const int64_t ix0 = (kidx % g.k[2]) * g.d[2] - g.pb[2];
-        int64_t lo, hi;
-        valid_range(ix0, sx, IW, OW, lo, hi);
+        const Tap& t = taps[size_t(kidx)];
         for (int64_t oz = 0; oz < OD; ++oz) {
-          const int64_t iz = oz * g.s[0] - g.pb[0] + kz * g.d[0];
+          const int64_t iz = oz * g.s[0] - g.pb[0] + t.kz * g.d[0];
           if (iz < 0 || iz >= ID) continue;
           for (int64_t oy = 0; oy < OH; ++oy) {
-            const int64_t iy = oy * g.s[1] - g.pb[1] + ky * g.d[1];
+            const int64_t iy = oy * g.s[1] - g.pb[1] + t.ky * g.d[1];
             if (iy < 0 || iy >= IH) continue;
-            const T* xrow = xc + (iz * IH + iy) * IW + ix0;
-            int32_t* arow = acc.data() + (oz * OH + oy) * OW;
+            const T* __restrict xrow = xc + (iz * IH + iy) * IW + t.ix0;
+            uint32_t* __restrict arow =
+                reinterpret_cast<uint32_t*>(acc.data()) + (oz * OH + oy) * OW;
             if (sx == 1) {  // contiguous: vectorizes
-              for (int64_t ox = lo; ox < hi; ++ox)
-                arow[ox] = wrap_add(arow[ox], wv * (int32_t(xrow[ox]) - xzp));
+              for (int64_t ox = t.lo; ox < t.hi; ++ox)
+                arow[ox] += uint32_t(wv * (int32_t(xrow[ox]) - xzp));
             } else {
-              for (int64_t ox = lo; ox < hi; ++ox)
-                arow[ox] = wrap_add(arow[ox], wv * (int32_t(xrow[ox * sx]) - xzp));
+              for (int64_t ox = t.lo; ox < t.hi; ++ox)
+                arow[ox] += uint32_t(wv * (int32_t(xrow[ox * sx]) - xzp));
             }
           }
         }
