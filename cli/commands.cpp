@@ -128,6 +128,9 @@ Commands::Commands(CLI::App& app) {
   inspect_cmd_->add_option("--batch", batch_, "Batch size for shapes and memory")
       ->check(CLI::PositiveNumber);
   inspect_cmd_->add_flag("--passes", list_passes_, "List the graph passes and exit");
+  inspect_cmd_->add_flag(
+      "--kernels", list_kernels_,
+      "Print which kernels this CPU uses (integer GEMM path, oneDNN ISA) and exit");
   pre_.add(inspect_cmd_);
   quant_.add(inspect_cmd_);
 
@@ -387,6 +390,11 @@ int Commands::run_eval() {
 }
 
 int Commands::run_inspect() {
+  if (list_kernels_) {
+    for (const auto& [what, choice] : kernel_selection())
+      std::cout << std::left << std::setw(34) << what << choice << "\n";
+    return 0;
+  }
   if (list_passes_) {
     for (const auto& p : all_passes())
       std::cout << std::left << std::setw(22) << p->name() << (p->required() ? "(required) " : "")

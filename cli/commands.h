@@ -81,6 +81,7 @@ class Commands {
   // inspect
   std::string after_;
   bool list_passes_ = false;
+  bool list_kernels_ = false;
 };
 
 }  // namespace engine::cli

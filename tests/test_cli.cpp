@@ -1,6 +1,7 @@
 // The `engine` executable on good and bad input: exit codes and messages. Suite "cli".
 #include <doctest/doctest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -128,6 +129,19 @@ TEST_SUITE("cli") {
       CHECK(r.out.find("error: ") != std::string::npos);
       CHECK(r.out.find(c.message) != std::string::npos);
     }
+  }
+
+  TEST_CASE("inspect --kernels prints the kernel selection; ENGINE_ISA lowers the GEMM path") {
+    auto r = run_cli("inspect " + kDemo + " --kernels");
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.out.find("integer GEMM") != std::string::npos);
+    CHECK(r.out.find("oneDNN 2.6") != std::string::npos);
+    ::setenv("ENGINE_ISA", "reference", 1);  // inherited by the child process
+    r = run_cli("inspect " + kDemo + " --kernels");
+    ::unsetenv("ENGINE_ISA");
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.find("integer GEMM (QConv, QGemm, ...)  reference") != std::string::npos);
+    CHECK(r.out.find("reference loops") != std::string::npos);
   }
 
   TEST_CASE("eval scores tied logits as argmax does (lowest class index), not as hits") {

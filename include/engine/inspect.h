@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "backends/kernels.h"  // kernel_selection(): `engine inspect --kernels`
 #include "engine/engine.h"
 
 namespace engine {

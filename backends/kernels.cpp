@@ -1,0 +1,64 @@
+#include "backends/kernels.h"
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "ops/igemm.h"
+
+namespace engine {
+
+namespace {
+
+const char* onednn_isa_name(dnnl::cpu_isa isa) {
+  switch (isa) {
+    case dnnl::cpu_isa::sse41:
+      return "sse41";
+    case dnnl::cpu_isa::avx:
+      return "avx";
+    case dnnl::cpu_isa::avx2:
+      return "avx2";
+    case dnnl::cpu_isa::avx2_vnni:
+      return "avx2_vnni";
+    case dnnl::cpu_isa::avx512_core:
+      return "avx512_core";
+    case dnnl::cpu_isa::avx512_core_vnni:
+      return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core_bf16:
+      return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_amx:
+      return "avx512_core_amx";
+    default:
+      return "other";
+  }
+}
+
+const char* yes(bool b) {
+  return b ? "yes" : "no";
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> kernel_selection() {
+  std::vector<std::pair<std::string, std::string>> rows;
+  __builtin_cpu_init();
+  rows.push_back({"CPU features", std::string("avx2 ") + yes(__builtin_cpu_supports("avx2")) +
+                                      ", avx512f " + yes(__builtin_cpu_supports("avx512f")) +
+                                      ", avx512bw " + yes(__builtin_cpu_supports("avx512bw")) +
+                                      ", avx512_vnni " +
+                                      yes(__builtin_cpu_supports("avx512vnni"))});
+  const IgemmIsa best = igemm_best_isa(), used = igemm_isa();
+  std::string gemm = igemm_isa_name(used);
+  if (used != best)
+    gemm += std::string(" (lowered by ENGINE_ISA; best here: ") + igemm_isa_name(best) + ")";
+  rows.push_back(
+      {"integer GEMM (QConv, QGemm, ...)", gemm + "; ENGINE_ISA=reference|avx2|avx512_vnni"});
+  rows.push_back({"requantization", used == IgemmIsa::Reference ? "reference loops" : "avx2 SIMD"});
+  const dnnl_version_t* v = dnnl_version();
+  rows.push_back({"float conv / pool / inner product",
+                  "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
+                      std::to_string(v->patch) + ", " +
+                      onednn_isa_name(dnnl::get_effective_cpu_isa()) +
+                      " (ONEDNN_MAX_CPU_ISA lowers it; --backend reference avoids it)"});
+  return rows;
+}
+
+}  // namespace engine
