@@ -32,13 +32,7 @@ void Model::set_graph(Graph g) {
   const bool lower = opt_.backend == "onednn" && !p.disabled.count("lower-onednn") &&
                      (p.stop_after.empty() || p.stop_after == "lower-onednn");
   ir_ = std::make_shared<const Graph>(g);
-  if (lower) {
-    PassOptions only;
-    only.stop_after = "lower-onednn";
-    for (const auto& pass : all_passes())
-      if (pass->name() != "lower-onednn" && !pass->required()) only.disabled.insert(pass->name());
-    run_passes(g, PassContext{engine_registry()}, only);
-  }
+  if (lower) run_pass(g, PassContext{engine_registry()}, "lower-onednn");
   exec_ =
       std::make_shared<Executor>(std::make_shared<const Graph>(std::move(g)), engine_registry());
   inputs_ = io_infos(graph(), graph().inputs);

@@ -107,6 +107,7 @@ Plan build_plan(const Graph& g, const OpRegistry& reg, const std::vector<Dims>& 
   }
   // Specialize: infer every node; fold the ones whose inputs are all known.
   std::vector<int> first_def(nv, -1), last_use(nv, -1);
+  std::vector<int> inplace_input;  // per step: OpSchema::inplace_input of its op
   for (size_t ni = 0; ni < g.nodes.size(); ++ni) {
     const Node& node = g.nodes[ni];
     std::vector<InferContext::Input> in;
@@ -144,10 +145,11 @@ Plan build_plan(const Graph& g, const OpRegistry& reg, const std::vector<Dims>& 
         p.known[size_t(node.outputs[o])] = std::move(outs[o]);
       continue;
     }
-    if (const OpSchema* s = reg.find(node.domain, node.op_type); s && s->prepare)
-      p.state[ni] = with_node_context(node, [&] { return s->prepare(ctx); });
+    const OpSchema& s = schema_of(reg, node);
+    if (s.prepare) p.state[ni] = with_node_context(node, [&] { return s.prepare(ctx); });
     const int step = int(p.steps.size());
     p.steps.push_back(int(ni));
+    inplace_input.push_back(s.inplace_input);
     for (int id : node.inputs)
       if (id >= 0) last_use[size_t(id)] = step;
     for (int id : node.outputs) first_def[size_t(id)] = step;
@@ -162,9 +164,9 @@ Plan build_plan(const Graph& g, const OpRegistry& reg, const std::vector<Dims>& 
   };
   for (int st = 0; st < end; ++st) {
     const Node& node = g.nodes[size_t(p.steps[size_t(st)])];
-    const OpSchema* s = reg.find(node.domain, node.op_type);
-    if (!s || s->inplace_input < 0 || size_t(s->inplace_input) >= node.inputs.size()) continue;
-    const int in = node.inputs[size_t(s->inplace_input)], out = node.outputs[0];
+    const int slot = inplace_input[size_t(st)];
+    if (slot < 0 || size_t(slot) >= node.inputs.size()) continue;
+    const int in = node.inputs[size_t(slot)], out = node.outputs[0];
     if (!in_arena(in) || !in_arena(out) || last_use[size_t(in)] != st) continue;
     // Not when the node reads the same value through another input (conv(x) + x).
     if (std::count(node.inputs.begin(), node.inputs.end(), in) != 1) continue;

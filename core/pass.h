@@ -48,6 +48,10 @@ int fuse_preset_level(const std::string& preset);
 // or an unknown `fuse` preset.
 void run_passes(Graph& g, const PassContext& ctx, const PassOptions& opt);
 
+// Runs the one pass called `name` (e.g. the backend lowering, which Model runs apart from the
+// others); throws for an unknown name.
+void run_pass(Graph& g, const PassContext& ctx, const std::string& name);
+
 // Shared graph utilities used by passes.
 void topological_sort(Graph& g);  // throws on cycles and on inputs nobody produces
 void remove_nodes(Graph& g, const std::vector<bool>& remove);

@@ -44,6 +44,15 @@ int fuse_preset_level(const std::string& preset) {
   fail("unknown fusion preset '", preset, "' (expected none, blocks or all)");
 }
 
+void run_pass(Graph& g, const PassContext& ctx, const std::string& name) {
+  for (const auto& p : all_passes())
+    if (p->name() == name) {
+      p->run(g, ctx);
+      return;
+    }
+  fail("unknown pass '", name, "'");
+}
+
 void run_passes(Graph& g, const PassContext& ctx, const PassOptions& opt) {
   const int level = fuse_preset_level(opt.fuse);
   std::set<std::string> known;

@@ -72,38 +72,6 @@ void maxpool_kernel(const PoolGeom& g, const T* x, T* y, int64_t* idx, int stora
   }
 }
 
-// 2-D MaxPool without Indices, the common case (e.g. resnet's 3x3/2 stem pool on uint8 in INT8
-// graphs): plain loops over each plane's output rows, same result as maxpool_kernel (first tap,
-// then strictly greater; a window without taps gives the lowest value).
-template <class T>
-void maxpool2d_kernel(const PoolGeom& g, const T* x, T* y) {
-  const WinTables t = window_tables(g);
-  const int64_t IH = g.in[0], IW = g.in[1], OH = g.out[0], OW = g.out[1];
-  const int64_t dh = g.dil[0], dw = g.dil[1];
-#pragma omp parallel for schedule(static)
-  for (int64_t p = 0; p < g.planes; ++p) {
-    const T* xp = x + p * IH * IW;
-    T* yp = y + p * OH * OW;
-    for (int64_t oh = 0; oh < OH; ++oh) {
-      const AxisWin& a = t[0][size_t(oh)];
-      for (int64_t ow = 0; ow < OW; ++ow) {
-        const AxisWin& b = t[1][size_t(ow)];
-        T best = lowest_value<T>();
-        bool any = false;
-        for (int64_t j = a.lo; j < a.hi; ++j) {
-          const T* row = xp + (a.start + j * dh) * IW + b.start;
-          for (int64_t k = b.lo; k < b.hi; ++k) {
-            const T v = row[k * dw];
-            if (!any || v > best) best = v;
-            any = true;
-          }
-        }
-        yp[oh * OW + ow] = best;
-      }
-    }
-  }
-}
-
 // Integer 2-D MaxPool without Indices (uint8 / int8 in INT8 graphs): output rows start at the
 // lowest value and take the max of each tap's valid column range, so the inner loops have no
 // branches. (Not for floats: NaN handling would differ from the tap-by-tap reference.)
@@ -227,10 +195,7 @@ void add_windowed_pool(OpRegistry& r, const std::string& op, PoolKind kind) {
           if constexpr (std::is_integral_v<T>) {
             if (g.nd == 2 && !idx) return maxpool2d_int_kernel<T>(g, x.data<T>(), y.data<T>());
           }
-          if (g.nd == 2 && !idx)
-            maxpool2d_kernel<T>(g, x.data<T>(), y.data<T>());
-          else
-            maxpool_kernel<T>(g, x.data<T>(), y.data<T>(), idx, so);
+          maxpool_kernel<T>(g, x.data<T>(), y.data<T>(), idx, so);
         } else {
           fail("MaxPool: unsupported element type ", dtype_name(x.dtype()));
         }

@@ -106,7 +106,7 @@ struct TapTable {
   std::vector<int16_t> keep;             // short rows: [tap * seg + p]
 };
 
-TapTable tap_table(const ConvGeom& g, int64_t r0, int64_t r1) {
+TapTable tap_table(const ConvGeom& g, int64_t r0, int64_t r1, bool short_rows = true) {
   const int64_t ID = g.in[0], IH = g.in[1], IW = g.in[2], OH = g.out[1], OW = g.out[2];
   const int64_t KH = g.k[1], KW = g.k[2], ksz = g.k_size();
   TapTable t;
@@ -130,7 +130,7 @@ TapTable tap_table(const ConvGeom& g, int64_t r0, int64_t r1) {
     }
   }
   t.seg = t.rows * OW;
-  if (OW >= kShortRow || g.in_size() > std::numeric_limits<int32_t>::max()) return t;
+  if (!short_rows || OW >= kShortRow || g.in_size() > std::numeric_limits<int32_t>::max()) return t;
   t.pos.assign(size_t(ksz * t.seg), 0);
   t.keep.assign(size_t(ksz * t.seg), 0);
   for (int64_t kidx = 0; kidx < ksz; ++kidx)
@@ -178,28 +178,15 @@ void im2col_row(const ConvGeom& g, const TapTable& t, const T* xc, int32_t xzp, 
 }
 
 // One input channel per group: direct loops over the kernel taps, one (image, channel) plane at
-// a time; padded taps are skipped (they contribute (x_zp - x_zp) * w = 0). The valid output
-// column range of each tap is computed once per call, not per plane. Accumulators add as uint32
-// (wrapping modulo 2^32 like every integer path; each product fits int32).
+// a time, reading through the tap table of all output rows (built once per call); padded taps
+// are skipped (they contribute (x_zp - x_zp) * w = 0). Accumulators add as uint32 (wrapping
+// modulo 2^32 like every integer path; each product fits int32).
 template <class T>
 void depthwise(const ConvGeom& g, const T* x, int32_t xzp, const int16_t* wq,
                const OutputWriter& out, int threads) {
-  const int64_t Mg = g.M / g.group;
-  const int64_t ID = g.in[0], IH = g.in[1], IW = g.in[2];
-  const int64_t OD = g.out[0], OH = g.out[1], OW = g.out[2];
+  const int64_t Mg = g.M / g.group, OW = g.out[2], sx = g.s[2];
   const int64_t in_sz = g.in_size(), out_sz = g.out_size(), ksz = g.k_size();
-  const int64_t sx = g.s[2];
-  struct Tap {
-    int64_t kz, ky, ix0, lo, hi;
-  };
-  std::vector<Tap> taps(static_cast<size_t>(ksz));
-  for (int64_t kidx = 0; kidx < ksz; ++kidx) {
-    Tap& t = taps[size_t(kidx)];
-    t.kz = kidx / (g.k[1] * g.k[2]);
-    t.ky = (kidx / g.k[2]) % g.k[1];
-    t.ix0 = (kidx % g.k[2]) * g.d[2] - g.pb[2];
-    valid_range(t.ix0, sx, IW, OW, t.lo, t.hi);
-  }
+  const TapTable t = tap_table(g, 0, g.out[0] * g.out[1], /*short_rows=*/false);
 #pragma omp parallel num_threads(std::max(1, threads))
   {
     std::vector<int32_t> acc(static_cast<size_t>(out_sz));
@@ -211,23 +198,19 @@ void depthwise(const ConvGeom& g, const T* x, int32_t xzp, const int16_t* wq,
       for (int64_t kidx = 0; kidx < ksz; ++kidx) {
         const int32_t wv = wq[m * ksz + kidx];
         if (wv == 0) continue;
-        const Tap& t = taps[size_t(kidx)];
-        for (int64_t oz = 0; oz < OD; ++oz) {
-          const int64_t iz = oz * g.s[0] - g.pb[0] + t.kz * g.d[0];
-          if (iz < 0 || iz >= ID) continue;
-          for (int64_t oy = 0; oy < OH; ++oy) {
-            const int64_t iy = oy * g.s[1] - g.pb[1] + t.ky * g.d[1];
-            if (iy < 0 || iy >= IH) continue;
-            const T* __restrict xrow = xc + (iz * IH + iy) * IW + t.ix0;
-            uint32_t* __restrict arow =
-                reinterpret_cast<uint32_t*>(acc.data()) + (oz * OH + oy) * OW;
-            if (sx == 1) {  // contiguous: vectorizes
-              for (int64_t ox = t.lo; ox < t.hi; ++ox)
-                arow[ox] += uint32_t(wv * (int32_t(xrow[ox]) - xzp));
-            } else {
-              for (int64_t ox = t.lo; ox < t.hi; ++ox)
-                arow[ox] += uint32_t(wv * (int32_t(xrow[ox * sx]) - xzp));
-            }
+        const size_t i = size_t(kidx);
+        const int64_t lo = t.lo[i], hi = t.hi[i];
+        const int64_t* rows = t.row.data() + kidx * t.rows;
+        for (int64_t r = 0; r < t.rows; ++r) {
+          if (rows[r] < 0) continue;
+          const T* __restrict xrow = xc + rows[r] + t.x0[i];
+          uint32_t* __restrict arow = reinterpret_cast<uint32_t*>(acc.data()) + r * OW;
+          if (sx == 1) {  // contiguous: vectorizes
+            for (int64_t ox = lo; ox < hi; ++ox)
+              arow[ox] += uint32_t(wv * (int32_t(xrow[ox]) - xzp));
+          } else {
+            for (int64_t ox = lo; ox < hi; ++ox)
+              arow[ox] += uint32_t(wv * (int32_t(xrow[ox * sx]) - xzp));
           }
         }
       }

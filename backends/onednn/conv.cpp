@@ -4,8 +4,8 @@
 // act(conv(X, W) + B + Sum), with FusedConv's attributes (activation, act_alpha, act_beta).
 //
 // prepare builds the oneDNN convolution once per shape with weights in the layout oneDNN chose
-// (format_tag::any), reordered once; bias copied once; Sum as a binary-add post-op and the
-// activation as eltwise post-ops, so the whole node is one primitive call.
+// (format_tag::any), reordered once; bias copied once; Sum as a sum post-op and the activation
+// as eltwise post-ops, so the whole node is one primitive call.
 #include <cstring>
 
 #include "backends/onednn/onednn.h"
@@ -19,11 +19,7 @@ namespace {
 using tag = dnnl::memory::format_tag;
 using dt = dnnl::memory::data_type;
 
-struct ConvState {
-  dnnl::convolution_forward prim;
-  dnnl::memory::desc src_md, dst_md, scratch_md;
-  std::shared_ptr<const dnnl::memory> weights;
-  dnnl::memory bias;
+struct ConvState : WeightedPrimitive {
   bool has_sum = false;
 };
 
@@ -88,28 +84,16 @@ std::shared_ptr<const void> prepare(const InferContext& ctx) {
   // Weights: ONNX OIHW (goihw when grouped) -> oneDNN's chosen layout, once.
   const dnnl::memory::desc w_user(wdims, dt::f32, grouped ? tag::goihw : tag::oihw);
   st->weights = shared_weights(*wt, w_user, pd.weights_desc());
-  st->bias = dnnl::memory(b_md, cpu_engine());
-  float* b = static_cast<float*>(st->bias.get_data_handle());
-  if (const Tensor* bt = ctx.value_or_null(2)) {
-    ENGINE_CHECK(bt->dtype() == DType::F32, "NhwcConv: bias must be float32");
-    std::memcpy(b, bt->raw(), size_t(g.M) * sizeof(float));
-  } else {
-    ENGINE_CHECK(!ctx.has_input(2), "NhwcConv: bias must be a constant");
-    std::memset(b, 0, size_t(g.M) * sizeof(float));
-  }
+  st->bias = constant_bias(ctx, 2, g.M, "NhwcConv");
   return st;
 }
 
 void kernel(KernelContext& kc) {
   const auto* st = static_cast<const ConvState*>(kc.state);
   ENGINE_CHECK(st, "NhwcConv: not prepared");
-  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, wrap(st->src_md, kc.in(0))},
-                                             {DNNL_ARG_WEIGHTS, *st->weights},
-                                             {DNNL_ARG_BIAS, st->bias},
-                                             {DNNL_ARG_DST, wrap(st->dst_md, kc.out(0))}};
   if (st->has_sum && kc.in(3).raw() != kc.out(0).raw())
     std::memcpy(kc.out(0).raw(), kc.in(3).raw(), kc.out(0).nbytes());
-  execute(st->prim, std::move(args), st->scratch_md);
+  st->run(kc.in(0), kc.out(0));
 }
 
 }  // namespace

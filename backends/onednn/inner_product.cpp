@@ -3,7 +3,6 @@
 // ([K,N], or [N,K] when transB = 1), C absent or a constant of N values, alpha = beta = 1 and
 // transA = 0 (the pass lowers nothing else). Weights reordered once per plan into oneDNN's
 // layout, so large classifier layers (vgg16's 25088 x 4096) are not repacked on every run.
-#include <cstring>
 
 #include "backends/onednn/onednn.h"
 #include "backends/registry.h"
@@ -15,12 +14,7 @@ namespace {
 using tag = dnnl::memory::format_tag;
 using dt = dnnl::memory::data_type;
 
-struct IpState {
-  dnnl::inner_product_forward prim;
-  dnnl::memory::desc src_md, dst_md, scratch_md;
-  std::shared_ptr<const dnnl::memory> weights;
-  dnnl::memory bias;
-};
+using IpState = WeightedPrimitive;
 
 struct Dims3 {
   int64_t M, K, N;
@@ -69,27 +63,14 @@ std::shared_ptr<const void> prepare(const InferContext& ctx) {
   const bool tb = ctx.attrs().get_int("transB", 0) != 0;
   const dnnl::memory::desc w_user({d.N, d.K}, dt::f32, tb ? tag::oi : tag::io);
   st->weights = shared_weights(*bt, w_user, pd.weights_desc());
-  st->bias = dnnl::memory(b_md, cpu_engine());
-  float* b = static_cast<float*>(st->bias.get_data_handle());
-  if (const Tensor* c = ctx.value_or_null(2)) {
-    ENGINE_CHECK(c->dtype() == DType::F32, "DnnlGemm: C must be float32");
-    std::memcpy(b, c->raw(), size_t(d.N) * sizeof(float));
-  } else {
-    ENGINE_CHECK(!ctx.has_input(2), "DnnlGemm: C must be a constant");
-    std::memset(b, 0, size_t(d.N) * sizeof(float));
-  }
+  st->bias = constant_bias(ctx, 2, d.N, "DnnlGemm");
   return st;
 }
 
 void kernel(KernelContext& kc) {
   const auto* st = static_cast<const IpState*>(kc.state);
   ENGINE_CHECK(st, "DnnlGemm: not prepared");
-  execute(st->prim,
-          {{DNNL_ARG_SRC, wrap(st->src_md, kc.in(0))},
-           {DNNL_ARG_WEIGHTS, *st->weights},
-           {DNNL_ARG_BIAS, st->bias},
-           {DNNL_ARG_DST, wrap(st->dst_md, kc.out(0))}},
-          st->scratch_md);
+  st->run(kc.in(0), kc.out(0));
 }
 
 }  // namespace

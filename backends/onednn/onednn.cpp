@@ -1,5 +1,6 @@
 #include "backends/onednn/onednn.h"
 
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <string>
@@ -75,6 +76,30 @@ void append_activation(dnnl::post_ops& po, const Activation& a) {
     case ActKind::SiLU:  // x * sigmoid(1 * x)
       return po.append_eltwise(1.0f, alg::eltwise_swish, 1.0f, 0.0f);
   }
+}
+
+void WeightedPrimitive::run(const Tensor& src, Tensor& dst) const {
+  execute(prim,
+          {{DNNL_ARG_SRC, wrap(src_md, src)},
+           {DNNL_ARG_WEIGHTS, *weights},
+           {DNNL_ARG_BIAS, bias},
+           {DNNL_ARG_DST, wrap(dst_md, dst)}},
+          scratch_md);
+}
+
+dnnl::memory constant_bias(const InferContext& ctx, int input, int64_t n, const char* op) {
+  dnnl::memory m(dnnl::memory::desc({n}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::x),
+                 cpu_engine());
+  float* b = static_cast<float*>(m.get_data_handle());
+  if (const Tensor* t = ctx.value_or_null(input)) {
+    ENGINE_CHECK(t->dtype() == DType::F32 && t->numel() == n, op, ": bias must be ", n,
+                 " float32 values");
+    std::memcpy(b, t->raw(), size_t(n) * sizeof(float));
+  } else {
+    ENGINE_CHECK(!ctx.has_input(input), op, ": bias must be a constant");
+    std::memset(b, 0, size_t(n) * sizeof(float));
+  }
+  return m;
 }
 
 std::shared_ptr<const dnnl::memory> shared_weights(const Tensor& w,

@@ -11,6 +11,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <unordered_map>
 
+#include "core/op_registry.h"
 #include "core/tensor.h"
 #include "ops/activation_fn.h"
 
@@ -38,6 +39,20 @@ void append_activation(dnnl::post_ops& po, const Activation& a);
 std::shared_ptr<const dnnl::memory> shared_weights(const Tensor& w,
                                                    const dnnl::memory::desc& user_md,
                                                    const dnnl::memory::desc& md);
+
+// A primitive with constant weights and bias (convolution, inner product), built by an op's
+// prepare: run() binds the activations and executes it.
+struct WeightedPrimitive {
+  dnnl::primitive prim;
+  dnnl::memory::desc src_md, dst_md, scratch_md;
+  std::shared_ptr<const dnnl::memory> weights;
+  dnnl::memory bias;
+  void run(const Tensor& src, Tensor& dst) const;
+};
+
+// The bias of n values from constant input `input` of ctx (float32), or zeros when the input is
+// omitted. `op` names the op in errors.
+dnnl::memory constant_bias(const InferContext& ctx, int input, int64_t n, const char* op);
 
 // NHWC shape [N,H,W,C] -> oneDNN logical dims {N,C,H,W}; checks rank 4.
 dnnl::memory::dims nchw_dims_of_nhwc(const Dims& nhwc, const char* what);

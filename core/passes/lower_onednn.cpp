@@ -108,9 +108,9 @@ class LowerOnednnPass : public Pass {
     std::vector<int> nhwc(g.values.size(), -1);  // value -> its NHWC twin
     std::vector<Node> out;
     bool changed = false;
-    auto transpose = [&](int from, int to, const std::vector<int64_t>& perm, const char* what) {
+    auto transpose = [&](int from, int to, const std::vector<int64_t>& perm) {
       Node t;
-      t.name = g.value(to).name + what;
+      t.name = g.value(to).name;
       t.op_type = "Transpose";
       t.opset = g.opset;
       t.inputs = {from};
@@ -124,7 +124,7 @@ class LowerOnednnPass : public Pass {
         g.value(t).dtype = DType::F32;
         nhwc.resize(g.values.size(), -1);
         nhwc[size_t(v)] = t;
-        transpose(v, t, kToNhwc, "");
+        transpose(v, t, kToNhwc);
       }
       return nhwc[size_t(v)];
     };
@@ -140,7 +140,7 @@ class LowerOnednnPass : public Pass {
       out.push_back(n);
       for (size_t i = 0; i < orig.size(); ++i) {
         nhwc[size_t(orig[i])] = n.outputs[i];
-        transpose(n.outputs[i], orig[i], kToNchw, "");
+        transpose(n.outputs[i], orig[i], kToNchw);
       }
       changed = true;
     };
