@@ -1,5 +1,5 @@
 // The registry the engine runs with: every reference kernel (ops/) plus the fast backends'
-// kernels (backends/onednn: the NHWC ops made by the lower-onednn pass).
+// kernels (backends/onednn and backends/x86: the NHWC ops made by the lower-onednn pass).
 #pragma once
 
 #include "core/op_registry.h"
@@ -13,5 +13,9 @@ void register_onednn_conv(OpRegistry& r);           // backends/onednn/conv.cpp:
 void register_onednn_pool(OpRegistry& r);           // backends/onednn/pool.cpp: NhwcMaxPool, ...
 void register_onednn_inner_product(OpRegistry& r);  // inner_product.cpp: DnnlGemm
 }  // namespace onednn
+
+namespace x86 {
+void register_x86_int8(OpRegistry& r);  // backends/x86/nhwc_qconv.cpp: NhwcQConv
+}  // namespace x86
 
 }  // namespace engine

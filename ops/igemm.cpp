@@ -222,7 +222,8 @@ ENGINE_TARGET_VNNI void micro_vnni(int64_t kp, const uint32_t* pa, const uint32_
 Kernel kernel_for(IgemmIsa isa) {
 #ifdef ENGINE_IGEMM_X86
   if (isa == IgemmIsa::Avx512Vnni) return Kernel{8, 32, micro_vnni<8, 2>, pack_b_avx2};
-  if (isa == IgemmIsa::Avx2) return Kernel{2, 32, micro_avx2<2, 4>, pack_b_avx2};
+  if (isa == IgemmIsa::Avx2 || isa == IgemmIsa::AvxVnni)
+    return Kernel{2, 32, micro_avx2<2, 4>, pack_b_avx2};
 #endif
   (void)isa;
   return Kernel{};
@@ -230,19 +231,32 @@ Kernel kernel_for(IgemmIsa isa) {
 
 // ---------------------------------------------------------------- path selection
 
+bool cpu_has_avx_vnni() {
+#ifdef ENGINE_IGEMM_X86
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("avxvnni");
+#else
+  return false;
+#endif
+}
+
 IgemmIsa detect_best() {
 #ifdef ENGINE_IGEMM_X86
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512vnni"))
     return IgemmIsa::Avx512Vnni;
+  if (cpu_has_avx_vnni()) return IgemmIsa::AvxVnni;
   if (__builtin_cpu_supports("avx2")) return IgemmIsa::Avx2;
 #endif
   return IgemmIsa::Reference;
 }
 
+// The best path at most `want` this CPU runs (avx512_vnni does not imply avx_vnni).
 IgemmIsa clamp_isa(IgemmIsa want) {
-  return std::min(want, igemm_best_isa());
+  want = std::min(want, igemm_best_isa());
+  if (want == IgemmIsa::AvxVnni && !cpu_has_avx_vnni()) want = IgemmIsa::Avx2;
+  return want;
 }
 
 // ENGINE_ISA, read once (a bad value throws at every call, so the first GEMM reports it).
@@ -251,10 +265,11 @@ IgemmIsa env_isa() {
     const char* e = std::getenv("ENGINE_ISA");
     if (!e || !*e) return igemm_best_isa();
     const std::string v(e);
-    for (IgemmIsa i : {IgemmIsa::Reference, IgemmIsa::Avx2, IgemmIsa::Avx512Vnni})
+    for (IgemmIsa i :
+         {IgemmIsa::Reference, IgemmIsa::Avx2, IgemmIsa::AvxVnni, IgemmIsa::Avx512Vnni})
       if (v == igemm_isa_name(i)) return clamp_isa(i);
     fail("environment variable ENGINE_ISA='", v,
-         "' is not supported (expected reference, avx2 or avx512_vnni)");
+         "' is not supported (expected reference, avx2, avx_vnni or avx512_vnni)");
   }();
   return isa;
 }
@@ -358,6 +373,8 @@ const char* igemm_isa_name(IgemmIsa isa) {
   switch (isa) {
     case IgemmIsa::Avx512Vnni:
       return "avx512_vnni";
+    case IgemmIsa::AvxVnni:
+      return "avx_vnni";
     case IgemmIsa::Avx2:
       return "avx2";
     default:

@@ -12,7 +12,7 @@
 //                (measured faster than 6 x 16 or 4 x 16 on Zen 5).
 //   reference    plain C++ loops (the oracle; also the fallback on other CPUs).
 // The best path the CPU supports is used, unless the environment variable
-//   ENGINE_ISA=reference|avx2|avx512_vnni   (read once, at the first GEMM)
+//   ENGINE_ISA=reference|avx2|avx_vnni|avx512_vnni   (read once, at the first GEMM)
 // asks for another one; a path the CPU lacks falls back to the best one below it. An unknown
 // value makes the first integer GEMM throw. The same selection applies to the SIMD requantization
 // (ops/irequant.h). Tests switch paths with set_igemm_isa_for_testing.
@@ -30,11 +30,15 @@
 
 namespace engine {
 
-enum class IgemmIsa { Reference = 0, Avx2 = 1, Avx512Vnni = 2 };
+// Ordered: a higher level needs every feature of the lower ones. avx_vnni: AVX2 plus the VEX
+// form of VPDPBUSD (ymm); the int16 GEMM here has no avx_vnni kernel of its own and runs the avx2
+// one there (the u8 x s8 GEMM of backends/x86/u8s8_gemm.h does use it).
+enum class IgemmIsa { Reference = 0, Avx2 = 1, AvxVnni = 2, Avx512Vnni = 3 };
 
-const char* igemm_isa_name(IgemmIsa isa);  // "reference", "avx2", "avx512_vnni"
-IgemmIsa igemm_best_isa();                 // the best path this CPU supports
-IgemmIsa igemm_isa();                      // the path in use (best, or lowered by ENGINE_ISA)
+// "reference", "avx2", "avx_vnni", "avx512_vnni"
+const char* igemm_isa_name(IgemmIsa isa);
+IgemmIsa igemm_best_isa();  // the best path this CPU supports
+IgemmIsa igemm_isa();       // the path in use (best, or lowered by ENGINE_ISA)
 // Process-wide override for tests and benchmarks: uses `isa`, or the best supported path below
 // it; returns the path now in use. Not thread-safe against running GEMMs.
 IgemmIsa set_igemm_isa_for_testing(IgemmIsa isa);

@@ -29,26 +29,26 @@ namespace {
 constexpr int32_t kI32Max = std::numeric_limits<int32_t>::max();
 constexpr int32_t kI32Min = std::numeric_limits<int32_t>::min();
 
-// Loop-invariant vectors of one fixed multiplier.
+// Vectors of fixed multipliers: one per lane (NHWC rows, one channel per lane) or one broadcast
+// to every lane (a row of one channel). Lanes with no left / right shift have lsh / rsh = 0,
+// over = INT32_MAX, mask = half = 0, so the shared code leaves them unchanged; q = 0 gives 0.
 struct FixedV {
-  bool zero;  // the multiplier maps everything to 0
-  int left;   // saturating left shift (0..30)
-  int right;  // rounding right shift (0..31)
-  __m256i q, over, under, mask, half;
+  bool any_left = false, any_right = false;
+  __m256i q, lsh, rsh, over, under, mask, half;
 };
 
 ENGINE_TARGET_AVX2 inline FixedV fixed_v(quant::FixedMultiplier f) {
+  const FixedLane l = fixed_lane(f);
   FixedV v{};
-  v.zero = f.q == 0;  // apply_multiplier returns 0 (exp < -31 is flushed to q = 0 as well)
-  v.left = f.exp > 0 ? f.exp : 0;
-  v.right = f.exp > 0 ? 0 : -f.exp;
-  if (v.zero) return v;
-  v.q = _mm256_set1_epi32(f.q);
-  v.over = _mm256_set1_epi32(kI32Max >> v.left);
-  v.under = _mm256_set1_epi32(kI32Min >> v.left);
-  const int32_t mask = int32_t((int64_t(1) << v.right) - 1);
-  v.mask = _mm256_set1_epi32(mask);
-  v.half = _mm256_set1_epi32(mask >> 1);
+  v.any_left = l.lsh > 0;
+  v.any_right = l.rsh > 0;
+  v.q = _mm256_set1_epi32(l.q);
+  v.lsh = _mm256_set1_epi32(l.lsh);
+  v.rsh = _mm256_set1_epi32(l.rsh);
+  v.over = _mm256_set1_epi32(l.over);
+  v.under = _mm256_set1_epi32(l.under);
+  v.mask = _mm256_set1_epi32(l.mask);
+  v.half = _mm256_set1_epi32(l.half);
   return v;
 }
 
@@ -62,20 +62,21 @@ ENGINE_TARGET_AVX2 inline __m256i round_product(__m256i p) {
 
 // apply_multiplier on 8 lanes.
 ENGINE_TARGET_AVX2 inline __m256i apply_fixed(__m256i x, const FixedV& f) {
-  if (f.zero) return _mm256_setzero_si256();
-  if (f.left > 0) {
+  if (f.any_left) {
     const __m256i over = _mm256_cmpgt_epi32(x, f.over), under = _mm256_cmpgt_epi32(f.under, x);
-    x = _mm256_sll_epi32(x, _mm_cvtsi32_si128(f.left));
+    x = _mm256_sllv_epi32(x, f.lsh);
     x = _mm256_blendv_epi8(x, _mm256_set1_epi32(kI32Max), over);
     x = _mm256_blendv_epi8(x, _mm256_set1_epi32(kI32Min), under);
   }
   const __m256i even = round_product(_mm256_mul_epi32(x, f.q));
-  const __m256i odd = round_product(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), f.q));
+  // vpmuldq reads the low half of each 64-bit lane: the odd lanes of x and q are shifted there.
+  const __m256i odd =
+      round_product(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(f.q, 32)));
   __m256i h = _mm256_blend_epi32(_mm256_srli_epi64(even, 31), _mm256_slli_epi64(odd, 1), 0xAA);
-  if (f.right > 0) {
+  if (f.any_right) {
     const __m256i rem = _mm256_and_si256(h, f.mask);
     const __m256i thr = _mm256_sub_epi32(f.half, _mm256_srai_epi32(h, 31));  // + 1 if h < 0
-    h = _mm256_sra_epi32(h, _mm_cvtsi32_si128(f.right));
+    h = _mm256_srav_epi32(h, f.rsh);
     h = _mm256_sub_epi32(h, _mm256_cmpgt_epi32(rem, thr));  // + 1 if rem > thr
   }
   return h;
@@ -106,6 +107,23 @@ struct RowV {
   __m256i bias, szp, zp, lo, hi;  // lo / hi: the range minus the zero point
   __m256 m, sm, flo, fhi;
 };
+
+// The row-invariant vectors of r (fm / m / bias are set per row or per channel later).
+ENGINE_TARGET_AVX2 RowV common_v(const RequantRow& r) {
+  RowV v{};
+  v.fm = fixed_v(r.fm);
+  v.sfm = fixed_v(r.sum_fm);
+  v.bias = _mm256_set1_epi32(r.bias);
+  v.szp = _mm256_set1_epi32(r.sum_zp);
+  v.zp = _mm256_set1_epi32(r.zp);
+  v.lo = _mm256_set1_epi32(r.lo - r.zp);
+  v.hi = _mm256_set1_epi32(r.hi - r.zp);
+  v.m = _mm256_set1_ps(r.m);
+  v.sm = _mm256_set1_ps(r.sum_m);
+  v.flo = _mm256_set1_ps(float(r.lo - r.zp));
+  v.fhi = _mm256_set1_ps(float(r.hi - r.zp));
+  return v;
+}
 
 template <bool kFixed, bool kSum>
 ENGINE_TARGET_AVX2 inline __m256i requant8(const RowV& v, const int32_t* acc, const uint8_t* sum,
@@ -149,23 +167,8 @@ ENGINE_TARGET_AVX2 void requant_row(const RowV& v, const int32_t* acc, int64_t n
 
 ENGINE_TARGET_AVX2 bool requant_avx2(const RequantRow& r, const int32_t* acc, int64_t n, void* y,
                                      Q8Type yt, const void* sum, Q8Type st) {
-  RowV v{};
-  if (r.fixed) {
-    // Cases the scalar code allows but decompose_multiplier never produces.
-    for (const quant::FixedMultiplier& f : {r.fm, r.sum_fm})
-      if (f.q != 0 && (f.q < 0 || f.exp > 30 || f.exp < -31)) return false;
-    v.fm = fixed_v(r.fm);
-    v.sfm = fixed_v(r.sum_fm);
-  }
-  v.bias = _mm256_set1_epi32(r.bias);
-  v.szp = _mm256_set1_epi32(r.sum_zp);
-  v.zp = _mm256_set1_epi32(r.zp);
-  v.lo = _mm256_set1_epi32(r.lo - r.zp);
-  v.hi = _mm256_set1_epi32(r.hi - r.zp);
-  v.m = _mm256_set1_ps(r.m);
-  v.sm = _mm256_set1_ps(r.sum_m);
-  v.flo = _mm256_set1_ps(float(r.lo - r.zp));
-  v.fhi = _mm256_set1_ps(float(r.hi - r.zp));
+  if (r.fixed && (!fixed_lane(r.fm).ok || !fixed_lane(r.sum_fm).ok)) return false;
+  const RowV v = common_v(r);
   const auto* a = acc;
   auto* out = static_cast<uint8_t*>(y);
   const auto* s = static_cast<const uint8_t*>(sum);
@@ -177,21 +180,111 @@ ENGINE_TARGET_AVX2 bool requant_avx2(const RequantRow& r, const int32_t* acc, in
   return true;
 }
 
+ENGINE_TARGET_AVX2 inline __m256i load8i(const int32_t* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+
+// The constants of channels [c, c + 8).
+ENGINE_TARGET_AVX2 inline void channel_v(const ChannelLanes& t, int64_t c, RowV& v) {
+  v.bias = load8i(t.off + c);
+  if (!t.fixed) {
+    v.m = _mm256_loadu_ps(t.m + c);
+    return;
+  }
+  v.fm.any_left = t.any_left;
+  v.fm.any_right = t.any_right;
+  v.fm.q = load8i(t.q + c);
+  v.fm.lsh = load8i(t.lsh + c);
+  v.fm.rsh = load8i(t.rsh + c);
+  v.fm.over = load8i(t.over + c);
+  v.fm.under = load8i(t.under + c);
+  v.fm.mask = load8i(t.mask + c);
+  v.fm.half = load8i(t.half + c);
+}
+
+template <bool kFixed, bool kSum>
+ENGINE_TARGET_AVX2 void requant_channels(RowV& v, const ChannelLanes& t, int64_t c0,
+                                         const int32_t* acc, int64_t n, uint8_t* y, Q8Type yt,
+                                         const uint8_t* sum, Q8Type st) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    channel_v(t, c0 + i, v);
+    store8(y + i, requant8<kFixed, kSum>(v, acc + i, sum + i, st), yt);
+  }
+  if (i == n) return;
+  alignas(32) int32_t a[8] = {};
+  alignas(16) uint8_t s[8] = {}, o[8];
+  const size_t rest = size_t(n - i);
+  std::memcpy(a, acc + i, rest * sizeof(int32_t));
+  if (kSum) std::memcpy(s, sum + i, rest);
+  channel_v(t, c0 + i, v);
+  store8(o, requant8<kFixed, kSum>(v, a, s, st), yt);
+  std::memcpy(y + i, o, rest);
+}
+
+ENGINE_TARGET_AVX2 void requant_channels_avx2(const ChannelLanes& t, int64_t c0, const int32_t* acc,
+                                              int64_t n, void* y, Q8Type yt, const void* sum,
+                                              Q8Type st) {
+  RowV v = common_v(t.common);
+  auto* out = static_cast<uint8_t*>(y);
+  const auto* s = static_cast<const uint8_t*>(sum);
+  const bool has_sum = sum && st != Q8Type::None;
+  if (t.fixed && has_sum) requant_channels<true, true>(v, t, c0, acc, n, out, yt, s, st);
+  if (t.fixed && !has_sum) requant_channels<true, false>(v, t, c0, acc, n, out, yt, s, st);
+  if (!t.fixed && has_sum) requant_channels<false, true>(v, t, c0, acc, n, out, yt, s, st);
+  if (!t.fixed && !has_sum) requant_channels<false, false>(v, t, c0, acc, n, out, yt, s, st);
+}
+
 #endif  // ENGINE_REQUANT_AVX2
 
 }  // namespace
+
+FixedLane fixed_lane(quant::FixedMultiplier f) {
+  FixedLane l;
+  if (f.q == 0) return l;  // maps everything to 0
+  l.ok = f.q > 0 && f.exp <= 30 && f.exp >= -31;
+  if (!l.ok) return l;
+  l.q = f.q;
+  l.lsh = f.exp > 0 ? f.exp : 0;
+  l.rsh = f.exp > 0 ? 0 : -f.exp;
+  l.over = std::numeric_limits<int32_t>::max() >> l.lsh;
+  l.under = std::numeric_limits<int32_t>::min() >> l.lsh;
+  l.mask = int32_t((int64_t(1) << l.rsh) - 1);
+  l.half = l.mask >> 1;
+  return l;
+}
+
+namespace {
+// The SIMD path in use, or Reference (a bad ENGINE_ISA is reported by the GEMM, not here: these
+// run inside OpenMP regions).
+IgemmIsa simd_isa() {
+  try {
+    return igemm_isa();
+  } catch (...) {
+    return IgemmIsa::Reference;
+  }
+}
+}  // namespace
+
+bool requant_channels_simd(const ChannelLanes& t, int64_t c0, const int32_t* acc, int64_t n,
+                           void* y, Q8Type yt, const void* sum, Q8Type st) {
+  if (yt == Q8Type::None || t.common.lo > t.common.hi) return false;
+  if (t.fixed && !fixed_lane(t.common.sum_fm).ok) return false;
+#ifdef ENGINE_REQUANT_AVX2
+  if (simd_isa() >= IgemmIsa::Avx2) {
+    requant_channels_avx2(t, c0, acc, n, y, yt, sum, st);
+    return true;
+  }
+#endif
+  (void)c0, (void)acc, (void)n, (void)y, (void)sum, (void)st;
+  return false;
+}
 
 bool requant_row_simd(const RequantRow& r, const int32_t* acc, int64_t n, void* y, Q8Type yt,
                       const void* sum, Q8Type st) {
   if (yt == Q8Type::None || r.lo > r.hi) return false;
 #ifdef ENGINE_REQUANT_AVX2
-  IgemmIsa isa = IgemmIsa::Reference;
-  try {  // called from OpenMP regions: a bad ENGINE_ISA is reported by the GEMM, not here
-    isa = igemm_isa();
-  } catch (...) {
-    return false;
-  }
-  if (isa >= IgemmIsa::Avx2) return requant_avx2(r, acc, n, y, yt, sum, st);
+  if (simd_isa() >= IgemmIsa::Avx2) return requant_avx2(r, acc, n, y, yt, sum, st);
 #endif
   (void)acc, (void)n, (void)y, (void)sum, (void)st;
   return false;

@@ -25,6 +25,34 @@ struct RequantRow {
   int32_t bias = 0, sum_zp = 0;
 };
 
+// The constants of one fixed multiplier as the SIMD code applies it (see irequant.cpp): left shift
+// with saturation bounds over / under, then the rounding right shift with mask / half. ok = false
+// for multipliers decompose_multiplier never produces (q < 0, exp > 30 or < -31), which the SIMD
+// code does not handle.
+struct FixedLane {
+  bool ok = true;
+  int32_t q = 0, lsh = 0, rsh = 0, over = 0, under = 0, mask = 0, half = 0;
+};
+FixedLane fixed_lane(quant::FixedMultiplier f);
+
+// Per-lane constants of a row of accumulators that belong to consecutive output channels (one
+// pixel of a channels-last tensor). Arrays are indexed by channel and readable up to a multiple
+// of 8 past the last channel used. off[c] is added to the accumulator (wrapping) before the
+// multiplier; fixed mode reads the lane arrays (any_left / any_right: some lane shifts), float
+// mode reads m. common gives zp, lo, hi and the sum's multiplier and zero point.
+struct ChannelLanes {
+  bool fixed = true, any_left = false, any_right = false;
+  const int32_t *off = nullptr, *q = nullptr, *lsh = nullptr, *rsh = nullptr, *over = nullptr,
+                *under = nullptr, *mask = nullptr, *half = nullptr;
+  const float* m = nullptr;
+  RequantRow common;
+};
+
+// y[i] = requant(acc[i] + off[c0 + i], sum[i]) with the constants of channel c0 + i, i < n.
+// Returns false, writing nothing, when the path in use has no SIMD version.
+bool requant_channels_simd(const ChannelLanes& t, int64_t c0, const int32_t* acc, int64_t n,
+                           void* y, Q8Type yt, const void* sum, Q8Type st);
+
 // y[i] = requant(acc[i], sum[i]) for i < n (sum may be null, type st). Returns false, writing
 // nothing, when the path in use has no SIMD version.
 bool requant_row_simd(const RequantRow& r, const int32_t* acc, int64_t n, void* y, Q8Type yt,

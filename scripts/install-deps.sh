@@ -5,7 +5,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   g++ cmake make pkg-config git clang-format \
-  libdnnl-dev libprotobuf-dev protobuf-compiler libonnx-dev libstb-dev doctest-dev \
+  libdnnl-dev ocl-icd-opencl-dev opencl-c-headers libprotobuf-dev protobuf-compiler libonnx-dev libstb-dev doctest-dev \
   nlohmann-json3-dev libcli11-dev libyaml-cpp-dev zlib1g-dev libbenchmark-dev \
   libonnx-testdata dataset-fashion-mnist >/dev/null
 echo "dependencies installed"

@@ -56,7 +56,9 @@ inline std::vector<Tensor> run_node(const OpRegistry& reg, const NodeSpec& spec,
     for (size_t i = 0; i < outs.size(); ++i)
       if (ic.known_outputs()[i].defined()) outs[i] = ic.known_outputs()[i];
   }
-  KernelContext kc{node, {}, {}, 2};
+  std::shared_ptr<const void> state;  // what the op's prepare builds once per plan
+  if (s->prepare) state = s->prepare(ic);
+  KernelContext kc{node, {}, {}, 2, state.get()};
   for (const Tensor& t : inputs) kc.inputs.push_back(t.defined() ? &t : nullptr);
   for (Tensor& t : outs) kc.outputs.push_back(&t);
   if (s->kernel) s->kernel(kc);

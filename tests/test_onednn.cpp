@@ -226,17 +226,35 @@ TEST_CASE("lower-onednn keeps a residual network in NHWC: Transposes only at the
   Model plain = Model::load_from_memory(mb.bytes(), o);
   CHECK(op_counts(plain.graph())["NhwcConv"] == 0);
   CHECK(op_counts(load(mb, "reference").graph())["NhwcConv"] == 0);
-  // Quantization works on the graph before lowering; INT8 models keep their integer ops.
+  // Quantization works on the graph before lowering; the INT8 graph is lowered in turn (QConv ->
+  // NhwcQConv, uint8 MaxPool -> NhwcMaxPool) and gives the reference backend's integers exactly.
   Model fast = load(mb, "onednn");
   CHECK(op_counts(fast.ir())["FusedConv"] + op_counts(fast.ir())["Conv"] == 4);
-  auto batches = [n = 0, &rng](std::vector<Tensor>& in) mutable {
-    if (n++ == 3) return false;
-    in.push_back(rand_tensor({2, 3, 16, 16}, rng));
-    return true;
+  auto quantized = [&](Model& m) {
+    std::mt19937 calib_rng(3);
+    auto batches = [n = 0, &calib_rng](std::vector<Tensor>& in) mutable {
+      if (n++ == 3) return false;
+      in.push_back(rand_tensor({2, 3, 16, 16}, calib_rng));
+      return true;
+    };
+    return m.quantize(quant::QuantConfig{}, batches);
   };
-  Model q = fast.quantize(quant::QuantConfig{}, batches);
-  CHECK(op_counts(q.graph())["QConv"] == 4);
-  CHECK(op_counts(q.graph())["NhwcConv"] == 0);
+  Model q = quantized(fast);
+  Model ref = load(mb, "reference");
+  Model qref = quantized(ref);
+  CHECK(op_counts(q.ir())["QConv"] == 4);
+  auto qc = op_counts(q.graph());
+  CHECK(qc["NhwcQConv"] == 4);
+  CHECK(qc["QConv"] + qc["NhwcConv"] == 0);
+  CHECK(qc["NhwcMaxPool"] == 1);
+  CHECK(op_counts(qref.graph())["QConv"] == 4);
+  const Tensor x = rand_tensor({2, 3, 16, 16}, rng);
+  const std::vector<Tensor> a = q.run({x}), b = qref.run({x});
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    REQUIRE(a[i].shape() == b[i].shape());
+    CHECK(std::memcmp(a[i].raw(), b[i].raw(), size_t(a[i].numel()) * sizeof(float)) == 0);
+  }
 }
 
 TEST_CASE("one oneDNN model runs on several threads at once with single-thread bits") {

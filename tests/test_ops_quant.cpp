@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/registry.h"
 #include "ops/igemm.h"
 #include "ops/ops.h"
 #include "quant/fixedpoint.h"
@@ -42,7 +43,8 @@ void for_each_isa(F&& f) {
   struct Restore {
     ~Restore() { reset_igemm_isa_for_testing(); }
   } restore;
-  for (IgemmIsa isa : {IgemmIsa::Reference, IgemmIsa::Avx2, IgemmIsa::Avx512Vnni}) {
+  for (IgemmIsa isa :
+       {IgemmIsa::Reference, IgemmIsa::Avx2, IgemmIsa::AvxVnni, IgemmIsa::Avx512Vnni}) {
     if (set_igemm_isa_for_testing(isa) != isa) continue;
     INFO("integer kernel path ", std::string(igemm_isa_name(isa)));
     f();
@@ -371,7 +373,121 @@ void check_large_convs() {
   check_conv_case(b, rng, 0);
 }
 
+// ---- NhwcQConv (backends/x86): channels-last, bit-exact with the naive loop
+
+// NCHW-ordered values of an [N, C, S] tensor in NHWC order, and back.
+std::vector<int32_t> nchw_to_nhwc_vals(const std::vector<int32_t>& v, int64_t N, int64_t C,
+                                       int64_t S) {
+  std::vector<int32_t> r(v.size());
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t p = 0; p < S; ++p)
+        r[size_t((n * S + p) * C + c)] = v[size_t((n * C + c) * S + p)];
+  return r;
+}
+std::vector<int32_t> nhwc_to_nchw_vals(const std::vector<int32_t>& v, int64_t N, int64_t C,
+                                       int64_t S) {
+  std::vector<int32_t> r(v.size());
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t p = 0; p < S; ++p)
+        r[size_t((n * C + c) * S + p)] = v[size_t((n * S + p) * C + c)];
+  return r;
+}
+
+// Runs NhwcQConv on the case (x and sum transposed to NHWC); returns the number of outputs that
+// differ from the naive loop.
+int64_t nhwc_mismatches(const ConvCase& c, const ConvData& D, int vec1) {
+  const std::vector<int32_t> want = naive_conv(c, D, false);
+  std::vector<Tensor> in = conv_inputs(c, D, vec1);
+  const int64_t H = c.in[0], W = c.in[1], OH = D.out[0], OW = D.out[1];
+  in[0] = ints(c.xt, {c.N, H, W, c.C}, nchw_to_nhwc_vals(D.x, c.N, c.C, H * W));
+  if (c.sum) in[9] = ints(c.st, {c.N, OH, OW, c.M}, nchw_to_nhwc_vals(D.sum, c.N, c.M, OH * OW));
+  const Tensor y =
+      run_node(engine_registry(), qconv_node(conv_attrs(c, D, true), "NhwcQConv"), in)[0];
+  REQUIRE(y.dtype() == c.yt);
+  REQUIRE(y.shape() == Dims({c.N, OH, OW, c.M}));
+  const std::vector<int32_t> got = nhwc_to_nchw_vals(values(y), c.N, c.M, OH * OW);
+  int64_t bad = 0;
+  for (size_t i = 0; i < want.size(); ++i) bad += got[i] != want[i];
+  return bad;
+}
+
+// 2-D, int8 weights without zero points, group 1 or depthwise: what the lowering hands NhwcQConv.
+ConvCase random_nhwc_case(std::mt19937& rng, int i) {
+  auto pick = [&](int64_t lo, int64_t hi) { return lo + int64_t(rng() % uint64_t(hi - lo + 1)); };
+  const int64_t chans[] = {1, 3, 4, 7, 8, 17, 33, 64, 70};
+  ConvCase c;
+  c.N = pick(1, 3);
+  const bool dw = i % 3 == 2;
+  c.C = chans[rng() % 9];
+  c.M = dw ? c.C : chans[rng() % 9];
+  c.group = dw ? c.C : 1;
+  const bool one = i % 5 == 0;  // 1x1, stride 1, no padding: the direct GEMM rows when possible
+  for (int a = 0; a < 2; ++a) {
+    c.k.push_back(one ? 1 : pick(1, dw ? 5 : 3));
+    c.s.push_back(one ? 1 : pick(1, 2));
+    c.d.push_back(one ? 1 : pick(1, 2));
+    c.in.push_back(pick((c.k.back() - 1) * c.d.back() + 1, 11));
+  }
+  for (int a = 0; a < 4; ++a) c.pads.push_back(one ? 0 : pick(0, 2));
+  c.xt = rng() % 2 ? DType::U8 : DType::I8;
+  c.yt = rng() % 2 ? DType::U8 : DType::I8;
+  c.st = rng() % 2 ? DType::U8 : DType::I8;
+  c.per_channel = rng() % 3 != 0;
+  c.bias = rng() % 4 != 0;
+  c.sum = rng() % 3 == 0;
+  c.clamp = rng() % 4 == 0;
+  c.fixed = i % 2 == 0;
+  c.bits = (i / 2) % 4 == 3 ? 12 : 31;
+  return c;
+}
+
+ConvData nhwc_data(const ConvCase& c, std::mt19937& rng) {
+  ConvData D = make_conv_data(c, rng);
+  std::fill(D.wzp.begin(), D.wzp.end(), 0);
+  return D;
+}
+
 }  // namespace
+
+TEST_CASE("NhwcQConv is bit-exact with the naive loop: random 2-D shapes on every ISA level") {
+  for_each_isa([] {
+    std::mt19937 rng(4242);
+    for (int i = 0; i < 120; ++i) {
+      const ConvCase c = random_nhwc_case(rng, i);
+      INFO(case_str(c));
+      const ConvData D = nhwc_data(c, rng);
+      CHECK(nhwc_mismatches(c, D, int(rng() % 8)) == 0);
+    }
+  });
+}
+
+TEST_CASE("NhwcQConv saturation: K = 4608, all-255 inputs x all-127 weights, extreme zero points") {
+  for_each_isa([] {
+    std::mt19937 rng(7);
+    ConvCase c;  // resnet50's largest 3x3: 512 channels -> K = 4608
+    c.N = 1, c.C = 512, c.M = 40, c.in = {5, 6}, c.k = {3, 3}, c.s = {1, 1}, c.d = {1, 1};
+    c.pads = {1, 1, 1, 1};
+    for (DType xt : {DType::U8, DType::I8})
+      for (int variant = 0; variant < 3; ++variant) {
+        c.xt = xt;
+        c.sum = variant == 2;
+        c.fixed = variant != 1;
+        ConvData D = nhwc_data(c, rng);
+        const int32_t hi = qmax_of(xt), lo = qmin_of(xt);
+        // Largest products: x at the top of its range, zero point at the bottom, weights 127
+        // (variant 1: weights -128, zero point at the top).
+        std::fill(D.x.begin(), D.x.end(), variant == 1 ? lo : hi);
+        D.xzp = variant == 1 ? hi : lo;
+        std::fill(D.w.begin(), D.w.end(), variant == 1 ? -128 : 127);
+        // Half the outputs saturate, half do not: scales spread over the channels.
+        for (size_t m = 0; m < D.ws.size(); ++m) D.ws[m] = 1e-6f * float(1 + m * m);
+        INFO("x ", dtype_name(xt), " variant ", variant);
+        CHECK(nhwc_mismatches(c, D, 4) == 0);
+      }
+  });
+}
 
 TEST_CASE("QConv: random shapes vs a naive loop, fixed and float requantization") {
   for_each_isa([] {

@@ -1,6 +1,7 @@
 // Channels-last pools (domain "engine", made by the lower-onednn pass) on oneDNN:
 // NhwcMaxPool / NhwcAveragePool (ONNX attributes; no ceil_mode, no dilation, one output) and
-// NhwcGlobalAveragePool / NhwcGlobalMaxPool. X [N,H,W,C] -> Y [N,OH,OW,C].
+// NhwcGlobalAveragePool / NhwcGlobalMaxPool. X [N,H,W,C] -> Y [N,OH,OW,C]. Float32; the max
+// pools also uint8 / int8.
 #include "backends/onednn/onednn.h"
 #include "backends/registry.h"
 #include "ops/pool_geom.h"
@@ -48,10 +49,18 @@ Geom geometry(const Node& n, Kind kind, const Dims& x) {
   return g;
 }
 
+// Max pools also take uint8 / int8 (the maximum is exact); average pools only float32.
 template <Kind K>
 void infer(InferContext& ctx) {
-  ENGINE_CHECK(ctx.dtype(0) == DType::F32, ctx.node().op_type, ": X must be float32");
-  ctx.set_output(0, DType::F32, geometry(ctx.node(), K, ctx.shape(0)).out);
+  const DType t = ctx.dtype(0);
+  const bool max = K == Kind::Max || K == Kind::GlobalMax;
+  ENGINE_CHECK(t == DType::F32 || (max && (t == DType::U8 || t == DType::I8)), ctx.node().op_type,
+               ": X must be float32", max ? ", uint8 or int8" : "", ", got ", dtype_name(t));
+  ctx.set_output(0, t, geometry(ctx.node(), K, ctx.shape(0)).out);
+}
+
+dt dnnl_type(DType t) {
+  return t == DType::U8 ? dt::u8 : t == DType::I8 ? dt::s8 : dt::f32;
 }
 
 template <Kind K>
@@ -59,8 +68,9 @@ std::shared_ptr<const void> prepare(const InferContext& ctx) {
   const Dims& x = ctx.shape(0);
   const Geom g = geometry(ctx.node(), K, x);
   auto st = std::make_shared<PoolState>();
-  st->src_md = dnnl::memory::desc(nchw_dims_of_nhwc(x, "X"), dt::f32, tag::nhwc);
-  st->dst_md = dnnl::memory::desc(nchw_dims_of_nhwc(g.out, "Y"), dt::f32, tag::nhwc);
+  const dt t = dnnl_type(ctx.dtype(0));
+  st->src_md = dnnl::memory::desc(nchw_dims_of_nhwc(x, "X"), t, tag::nhwc);
+  st->dst_md = dnnl::memory::desc(nchw_dims_of_nhwc(g.out, "Y"), t, tag::nhwc);
   dnnl::algorithm alg = dnnl::algorithm::pooling_max;
   if (K == Kind::Avg)
     alg = ctx.attrs().get_int("count_include_pad", 0)

@@ -7,8 +7,14 @@
 // Relu or residual Add) run on the NHWC values too. The NCHW form of a value is produced only if
 // something still reads it (a reference op, a graph output); the others are removed as dead.
 //
+// Integer graphs (made by the quantization pass or imported): QConv / QLinearConv with constant
+// int8 weights without zero points, group 1 or depthwise, become NhwcQConv (backends/x86, the
+// same integers as QConv); uint8 / int8 MaxPool and GlobalMaxPool become the NHWC max pools;
+// per-tensor QuantizeLinear / DequantizeLinear, QAdd and integer Relu / Clip follow NHWC inputs.
+//
 // Not lowered (they stay on the reference kernels): 1-D / 3-D convs, ConvTranspose, pools with
-// ceil_mode, dilation or an Indices output, and convs whose weights or bias are not constants.
+// ceil_mode, dilation or an Indices output, convs whose weights or bias are not constants, and
+// integer convs with weight zero points or other groupings.
 #include <memory>
 #include <optional>
 
@@ -27,6 +33,50 @@ const std::vector<int64_t> kToNhwc{0, 2, 3, 1}, kToNchw{0, 3, 1, 2};
 
 bool is_rank4_f32(const ShapeInfo& s, int v) {
   return v >= 0 && s.rank(v) == 4 && s.dtype(v) == DType::F32;
+}
+bool is_q8(DType t) {
+  return t == DType::U8 || t == DType::I8;
+}
+bool is_rank4_q8(const ShapeInfo& s, int v) {
+  return v >= 0 && s.rank(v) == 4 && is_q8(s.dtype(v));
+}
+bool is_rank4(const ShapeInfo& s, int v) {
+  return is_rank4_f32(s, v) || is_rank4_q8(s, v);
+}
+bool has(const Node& n, size_t i) {
+  return n.inputs.size() > i && n.inputs[i] >= 0;
+}
+// Inputs [from, to) of n are constants (or omitted) holding one value each.
+bool scalar_constants(const Graph& g, const Node& n, size_t from, size_t to) {
+  for (size_t i = from; i < to && i < n.inputs.size(); ++i)
+    if (n.inputs[i] >= 0 &&
+        (!g.is_constant(n.inputs[i]) || g.value(n.inputs[i]).constant->numel() != 1))
+      return false;
+  return true;
+}
+
+// QConv / QLinearConv that NhwcQConv runs: 2-D, x uint8/int8, constant int8 weights with zero
+// points 0 (or none), constant scales / zero points / bias, group 1 or depthwise.
+bool lowerable_qconv(const Graph& g, const ShapeInfo& s, const Node& n) {
+  const bool qconv = is_engine_op(n, "QConv"), qlinear = is_op(n, "QLinearConv");
+  if ((!qconv && !qlinear) || n.outputs.size() != 1 || !is_rank4_q8(s, n.inputs[0])) return false;
+  if (n.inputs.size() < 8) return false;
+  const int w = n.inputs[3];
+  if (!g.is_constant(w) || g.value(w).constant->dtype() != DType::I8 ||
+      g.value(w).constant->rank() != 4)
+    return false;
+  for (size_t i : {1, 2, 4, 5, 6, 7, 8, 10, 11})
+    if (has(n, i) && !g.is_constant(n.inputs[i])) return false;
+  if (has(n, 5)) {
+    const Tensor& z = *g.value(n.inputs[5]).constant;
+    for (int64_t i = 0; i < z.numel(); ++i)
+      if (z.get_as_int(i) != 0) return false;
+  }
+  if (has(n, 9) && !is_rank4_q8(s, n.inputs[9])) return false;
+  const Tensor& W = *g.value(w).constant;
+  const int64_t group = n.attrs.get_int("group", 1),
+                C = s.static_shape(n.inputs[0]) ? (*s.static_shape(n.inputs[0]))[1] : -1;
+  return group == 1 || (W.dim(1) == 1 && group == W.dim(0) && group == C);
 }
 
 bool all_ones(const Node& n, const char* attr) {
@@ -52,6 +102,13 @@ std::string lowered_op(const Graph& g, const ShapeInfo& s, const Node& n) {
     }
     return "DnnlGemm";
   }
+  if (lowerable_qconv(g, s, n)) return "NhwcQConv";
+  if (!n.inputs.empty() && is_rank4_q8(s, n.inputs[0]) && n.outputs.size() == 1) {
+    if (is_op(n, "GlobalMaxPool")) return "NhwcGlobalMaxPool";
+    if (is_op(n, "MaxPool") && n.attrs.get_int("ceil_mode", 0) == 0 && all_ones(n, "dilations"))
+      return "NhwcMaxPool";
+    return "";
+  }
   if (n.inputs.empty() || !is_rank4_f32(s, n.inputs[0])) return "";
   if (is_conv_like(n)) {
     if (n.outputs.size() != 1 || !f32_constant(g, n.inputs[1])) return "";
@@ -70,23 +127,20 @@ std::string lowered_op(const Graph& g, const ShapeInfo& s, const Node& n) {
 }
 
 // Elementwise ops that give the same result on a transposed input: one data input (input 0; the
-// others, e.g. Clip's bounds, are scalars), or two data inputs of the same shape (no broadcast).
+// others, e.g. Clip's bounds or per-tensor quantization parameters, are scalars), or two data
+// inputs of the same shape (no broadcast).
 bool layout_free_unary(const Graph& g, const Node& n) {
+  if (n.domain.empty() && (n.op_type == "QuantizeLinear" || n.op_type == "DequantizeLinear"))
+    return n.outputs.size() == 1 && scalar_constants(g, n, 1, n.inputs.size());
   if (!n.domain.empty()) return false;
   for (const char* op : {"Relu", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Elu",
                          "Selu", "Softplus", "Identity"})
     if (n.op_type == op) return n.inputs.size() == 1;
-  if (n.op_type == "Clip") {
-    for (size_t i = 1; i < n.inputs.size(); ++i)
-      if (n.inputs[i] >= 0 &&
-          (!g.is_constant(n.inputs[i]) || g.value(n.inputs[i]).constant->numel() != 1))
-        return false;
-    return true;
-  }
+  if (n.op_type == "Clip") return scalar_constants(g, n, 1, n.inputs.size());
   return false;
 }
 
-bool layout_free_binary(const ShapeInfo& s, const Node& n) {
+bool layout_free_float_binary(const ShapeInfo& s, const Node& n) {
   if (!n.domain.empty() || n.inputs.size() != 2) return false;
   if (n.op_type != "Add" && n.op_type != "Mul" && n.op_type != "Sub" && n.op_type != "Div" &&
       n.op_type != "Max" && n.op_type != "Min")
@@ -94,11 +148,23 @@ bool layout_free_binary(const ShapeInfo& s, const Node& n) {
   return is_rank4_f32(s, n.inputs[0]) && s.same_shape(n.inputs[0], n.inputs[1]);
 }
 
+// The data inputs of a layout-free binary op: Add, Mul, ... (0, 1) or QAdd (0, 3; the others are
+// per-tensor parameters), or nothing.
+std::optional<std::pair<size_t, size_t>> layout_free_binary(const Graph& g, const ShapeInfo& s,
+                                                            const Node& n) {
+  if (is_engine_op(n, "QAdd") && n.inputs.size() == 8 && scalar_constants(g, n, 1, 3) &&
+      scalar_constants(g, n, 4, 8) && is_rank4_q8(s, n.inputs[0]) &&
+      s.same_shape(n.inputs[0], n.inputs[3]))
+    return std::make_pair(size_t(0), size_t(3));
+  if (layout_free_float_binary(s, n)) return std::make_pair(size_t(0), size_t(1));
+  return std::nullopt;
+}
+
 class LowerOnednnPass : public Pass {
  public:
   std::string name() const override { return "lower-onednn"; }
   std::string description() const override {
-    return "lower float 2-D Conv/pools to channels-last oneDNN ops (Transposes only at layout "
+    return "lower float and integer 2-D Conv/pools to channels-last ops (Transposes only at layout "
            "borders) and Gemm with constant weights to oneDNN inner products";
   }
   bool run(Graph& g, const PassContext& ctx) const override {
@@ -121,7 +187,7 @@ class LowerOnednnPass : public Pass {
     auto to_nhwc = [&](int v) {
       if (nhwc[size_t(v)] < 0) {
         const int t = g.add_value(unique_name(g, g.value(v).name + "_nhwc"));
-        g.value(t).dtype = DType::F32;
+        g.value(t).dtype = s.dtype(v);
         nhwc.resize(g.values.size(), -1);
         nhwc[size_t(v)] = t;
         transpose(v, t, kToNhwc);
@@ -158,19 +224,21 @@ class LowerOnednnPass : public Pass {
         l.op_type = op;
         l.domain = kEngineDomain;
         l.inputs[0] = to_nhwc(n.inputs[0]);
-        if (op == "NhwcConv" && l.inputs.size() > 3 && l.inputs[3] >= 0)
-          l.inputs[3] = to_nhwc(l.inputs[3]);
+        if (op == "NhwcConv" && has(l, 3)) l.inputs[3] = to_nhwc(l.inputs[3]);
+        if (op == "NhwcQConv" && has(l, 9)) l.inputs[9] = to_nhwc(l.inputs[9]);
+        if (is_op(n, "QLinearConv")) l.attrs.set("requant", std::string("float"));
         emit_nhwc(std::move(l));
         continue;
       }
       const bool unary =
-          layout_free_unary(g, n) && is_rank4_f32(s, n.inputs[0]) && nhwc[size_t(n.inputs[0])] >= 0;
-      const bool binary = layout_free_binary(s, n) && nhwc[size_t(n.inputs[0])] >= 0 &&
-                          nhwc[size_t(n.inputs[1])] >= 0;
-      if (unary || binary) {
+          layout_free_unary(g, n) && is_rank4(s, n.inputs[0]) && nhwc[size_t(n.inputs[0])] >= 0;
+      const auto binary = layout_free_binary(g, s, n);
+      const bool bin = binary && nhwc[size_t(n.inputs[binary->first])] >= 0 &&
+                       nhwc[size_t(n.inputs[binary->second])] >= 0;
+      if (unary || bin) {
         Node l = n;
         l.inputs[0] = nhwc[size_t(n.inputs[0])];
-        if (binary) l.inputs[1] = nhwc[size_t(n.inputs[1])];
+        if (bin) l.inputs[binary->second] = nhwc[size_t(n.inputs[binary->second])];
         emit_nhwc(std::move(l));
         continue;
       }

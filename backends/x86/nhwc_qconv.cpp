@@ -1,0 +1,401 @@
+// NhwcQConv (domain "engine", made by the lower-onednn pass from QConv / QLinearConv): a 2-D
+// integer convolution on channels-last uint8 / int8 activations, bit-exact with the reference
+// QConv (ops/qconv.cpp) in both requantization modes. Inputs as QConv: x [N,H,W,C], x_scale,
+// x_zp, w [M,C/group,kH,kW] int8, w_scale, w_zp (all zero), y_scale, y_zp, [bias int32],
+// [sum [N,OH,OW,M], sum_scale, sum_zp]; output [N,OH,OW,M]. Attributes as QConv (requant,
+// scale_bits, out_min, out_max) plus the Conv ones. Every input but x and sum is a constant.
+//
+// group == 1: the u8 x s8 GEMM of u8s8_gemm.h with one row per output pixel. The A rows are the
+// input pixels themselves for 1x1 / stride-1 / unpadded convs (uint8, C a multiple of 4), else an
+// NHWC im2col (each kernel tap is a contiguous run of C bytes; padding holds the zero point).
+// Activations enter the GEMM as uint8: int8 ones are shifted by 128 (x ^ 0x80) with their zero
+// point. sum_k (x - x_zp) * w = sum_k x * w - x_zp * colsum(w), so the per-channel constant
+// bias - x_zp * colsum(w) (wrapping int32) is added before requantization, which runs on each
+// finished register tile (ops/irequant.h, per-channel lanes).
+// Depthwise (one input channel per group, M == C): direct loops over the taps, vectorized over
+// channels, int32 (x - x_zp) * w.
+// Other grouped convs and weights with zero points are not lowered (they stay on QConv).
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <memory>
+
+#include "backends/onednn/onednn.h"
+#include "backends/registry.h"
+#include "backends/x86/u8s8_gemm.h"
+#include "ops/conv_geom.h"
+#include "ops/qgemm_core.h"
+
+namespace engine::x86 {
+namespace {
+
+using namespace qops;
+using onednn::nchw_to_nhwc;
+using onednn::nhwc_to_nchw;
+
+constexpr const char* kOp = "NhwcQConv";
+
+ConvGeom geometry(const Node& n, const Dims& x_nhwc, const Dims& w) {
+  ENGINE_CHECK(x_nhwc.size() == 4, kOp, ": input x must have rank 4 (NHWC), got ",
+               dims_str(x_nhwc));
+  ENGINE_CHECK(w.size() == 4, kOp, ": weights must have rank 4, got ", dims_str(w));
+  return conv_geometry(n, nhwc_to_nchw(x_nhwc), w);
+}
+
+bool depthwise(const ConvGeom& g) {
+  return g.group > 1 && g.group == g.C && g.M == g.C;
+}
+
+void infer(InferContext& ctx) {
+  ENGINE_CHECK(is_q8(ctx.dtype(0)), kOp, ": x must be uint8 or int8, got ",
+               dtype_name(ctx.dtype(0)));
+  ENGINE_CHECK(ctx.dtype(3) == DType::I8, kOp, ": w must be int8, got ", dtype_name(ctx.dtype(3)));
+  const ConvGeom g = geometry(ctx.node(), ctx.shape(0), ctx.shape(3));
+  ENGINE_CHECK(g.nsp == 2 && (g.group == 1 || depthwise(g)), kOp,
+               ": only 2-D convolutions with group 1 or depthwise");
+  ENGINE_CHECK(ctx.has_input(7) && is_q8(ctx.dtype(7)), kOp,
+               ": y_zero_point (uint8 or int8) is required");
+  const Dims y = nchw_to_nhwc(g.out_shape());
+  if (ctx.has_input(9))
+    ENGINE_CHECK(ctx.shape(9) == y && is_q8(ctx.dtype(9)), kOp,
+                 ": sum must be uint8/int8 with the output shape ", dims_str(y), ", got ",
+                 dims_str(ctx.shape(9)));
+  ctx.set_output(0, ctx.dtype(7), y);
+}
+
+// A constant input, or an error naming it.
+const Tensor& constant(const InferContext& ctx, int i, const char* what) {
+  const Tensor* t = ctx.value_or_null(i);
+  ENGINE_CHECK(t, kOp, " '", ctx.node().name, "': ", what, " must be a constant");
+  return *t;
+}
+
+struct State {
+  ConvGeom g;
+  bool dw = false, x_signed = false, direct = false;
+  int32_t xzp = 0;            // in the type of x
+  uint8_t pad = 0;            // the zero point as the GEMM's uint8 (x_zp, + 128 for int8 x)
+  std::vector<int8_t> wk;     // group 1: K x M, k = (ky * KW + kx) * C + c
+  U8s8Weights gemm;           // wk packed for the path in use at prepare
+  std::vector<int32_t> dw_w;  // depthwise: taps x C
+  // Requantization: scalar (ChannelRequant) and per-channel SIMD lanes, padded by 16 channels.
+  ChannelRequant rq;
+  bool has_sum = false;
+  std::vector<int32_t> off, q, lsh, rsh, over, under, mask, half;
+  std::vector<float> m;
+  ChannelLanes lanes;
+  bool simd = true;
+};
+
+std::shared_ptr<const void> prepare(const InferContext& ctx) {
+  const Node& n = ctx.node();
+  auto st = std::make_shared<State>();
+  const Tensor& W = constant(ctx, 3, "w");
+  const ConvGeom g = geometry(n, ctx.shape(0), W.shape());
+  st->g = g;
+  st->dw = depthwise(g);
+  st->x_signed = ctx.dtype(0) == DType::I8;
+  const auto single = [&](int i) {
+    return ctx.has_input(i) ? &constant(ctx, i, "a zero point") : nullptr;
+  };
+  st->xzp = zero_points_of(single(2), 1, kOp, "x_zero_point")[0];
+  st->pad = uint8_t(st->x_signed ? st->xzp + 128 : st->xzp);
+  for (int32_t z : zero_points_of(single(5), g.M, kOp, "w_zero_point"))
+    ENGINE_CHECK(z == 0, kOp, " '", n.name, "': weight zero points must be 0");
+  const int8_t* w = W.data<int8_t>();
+  const int64_t KH = g.k[1], KW = g.k[2], taps = KH * KW, C = g.C, M = g.M;
+  std::vector<int32_t> bias(size_t(M), 0);
+  if (ctx.has_input(8)) {
+    const Tensor& b = constant(ctx, 8, "bias");
+    ENGINE_CHECK(b.dtype() == DType::I32 && b.numel() == M, kOp, ": bias must be int32 [", M, "]");
+    std::copy(b.data<int32_t>(), b.data<int32_t>() + M, bias.begin());
+  }
+  const size_t padded = size_t(M + 16);
+  st->off.assign(padded, 0);
+  if (st->dw) {
+    st->dw_w.resize(size_t(taps * C));
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t t = 0; t < taps; ++t) st->dw_w[size_t(t * C + c)] = w[c * taps + t];
+    std::copy(bias.begin(), bias.end(), st->off.begin());
+  } else {
+    const int64_t K = taps * C;
+    st->wk.resize(size_t(K * M));
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t t = 0; t < taps; ++t)
+          st->wk[size_t((t * C + c) * M + m)] = w[(m * C + c) * taps + t];
+    st->gemm = U8s8Weights(K, M, st->wk.data(), M);
+    const int32_t zp = st->pad;
+    for (int64_t m = 0; m < M; ++m) {
+      uint32_t colsum = 0;
+      for (int64_t k = 0; k < K; ++k) colsum += uint32_t(int32_t(st->wk[size_t(k * M + m)]));
+      st->off[size_t(m)] = int32_t(uint32_t(bias[size_t(m)]) - uint32_t(zp) * colsum);
+    }
+    st->direct = KH == 1 && KW == 1 && g.s[1] == 1 && g.s[2] == 1 && g.pb[1] == 0 && g.pb[2] == 0 &&
+                 g.pe[1] == 0 && g.pe[2] == 0 && !st->x_signed && C % 4 == 0;
+  }
+  // Requantization constants.
+  const DType yt = ctx.dtype(7);
+  const float xs = scales_of(constant(ctx, 1, "x_scale"), 1, kOp, "x_scale", false)[0];
+  const float ys = scales_of(constant(ctx, 6, "y_scale"), 1, kOp, "y_scale", true)[0];
+  const std::vector<float> ws = scales_of(constant(ctx, 4, "w_scale"), M, kOp, "w_scale", false);
+  const int32_t yzp = zero_points_of(&constant(ctx, 7, "y_zero_point"), 1, kOp, "y_zero_point")[0];
+  const RequantAttrs ra = requant_attrs(n, yt, false);
+  st->rq = ChannelRequant(ra, xs, ws, ys, yzp);
+  st->has_sum = ctx.has_input(9);
+  if (st->has_sum)
+    st->rq.set_sum(scales_of(constant(ctx, 10, "sum_scale"), 1, kOp, "sum_scale", false)[0],
+                   zero_points_of(single(11), 1, kOp, "sum_zero_point")[0], ys);
+  const bool fixed = ra.mode == quant::RequantMode::Fixed;
+  for (auto* v : {&st->q, &st->lsh, &st->rsh, &st->under, &st->mask, &st->half})
+    v->assign(padded, 0);
+  st->over.assign(padded, std::numeric_limits<int32_t>::max());
+  st->m.assign(padded, 0.0f);
+  ChannelLanes& L = st->lanes;
+  L.fixed = fixed;
+  L.common = st->rq.row(0, 0);
+  for (int64_t c = 0; c < M; ++c) {
+    const RequantRow r = st->rq.row(c, 0);
+    if (!fixed) {
+      st->m[size_t(c)] = r.m;
+      continue;
+    }
+    const FixedLane l = fixed_lane(r.fm);
+    st->simd = st->simd && l.ok;
+    const size_t i = size_t(c);
+    st->q[i] = l.q, st->lsh[i] = l.lsh, st->rsh[i] = l.rsh, st->over[i] = l.over;
+    st->under[i] = l.under, st->mask[i] = l.mask, st->half[i] = l.half;
+    L.any_left = L.any_left || l.lsh > 0;
+    L.any_right = L.any_right || l.rsh > 0;
+  }
+  L.off = st->off.data(), L.q = st->q.data(), L.lsh = st->lsh.data(), L.rsh = st->rsh.data();
+  L.over = st->over.data(), L.under = st->under.data(), L.mask = st->mask.data();
+  L.half = st->half.data(), L.m = st->m.data();
+  return st;
+}
+
+// Output row writer: y[i] = requant(acc[i] + off[c0 + i]) for channels c0 + i, i < n.
+struct Writer {
+  const State* st;
+  uint8_t* y;
+  const uint8_t* sum;
+  Q8Type yt, sumt;
+  DType ydt, sdt;
+
+  void row(int64_t pixel, int64_t c0, const int32_t* acc, int64_t n) const {
+    const int64_t at = pixel * st->g.M + c0;
+    const uint8_t* s = sum ? sum + at : nullptr;
+    if (st->simd && requant_channels_simd(st->lanes, c0, acc, n, y + at, yt, s, sumt)) return;
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t c = c0 + i;
+      const int32_t a = wrap_add(acc[i], st->off[size_t(c)]);
+      int32_t v;
+      if (!s)
+        v = st->rq(a, c);
+      else
+        v = st->rq(a, sdt == DType::U8 ? int32_t(s[i]) : int32_t(int8_t(s[i])), c);
+      y[at + i] = uint8_t(v);  // the low byte: the int8 value for int8 outputs
+    }
+  }
+};
+
+struct SinkCtx {
+  const Writer* w;
+  int64_t r0;  // first pixel of the GEMM rows
+};
+
+void sink(void* ctx, int64_t r0, int64_t rows, int64_t c0, int64_t cols, const int32_t* tile,
+          int64_t ldt) {
+  const auto* s = static_cast<const SinkCtx*>(ctx);
+  for (int64_t r = 0; r < rows; ++r) s->w->row(s->r0 + r0 + r, c0, tile + r * ldt, cols);
+}
+
+// im2col rows for pixels [p0, p0 + rows): row r holds, for each tap, the C input bytes (as the
+// GEMM's uint8), or the zero point in padding; Kp - K trailing bytes are zero.
+void im2col(const State& st, const uint8_t* x, int64_t p0, int64_t rows, uint8_t* A, int64_t lda) {
+  const ConvGeom& g = st.g;
+  const int64_t C = g.C, IH = g.in[1], IW = g.in[2], OH = g.out[1], OW = g.out[2];
+  const int64_t KH = g.k[1], KW = g.k[2], K = KH * KW * C;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t p = p0 + r, n = p / (OH * OW), oy = (p / OW) % OH, ox = p % OW;
+    uint8_t* d = A + r * lda;
+    for (int64_t ky = 0; ky < KH; ++ky) {
+      const int64_t iy = oy * g.s[1] - g.pb[1] + ky * g.d[1];
+      for (int64_t kx = 0; kx < KW; ++kx, d += C) {
+        const int64_t ix = ox * g.s[2] - g.pb[2] + kx * g.d[2];
+        if (iy < 0 || iy >= IH || ix < 0 || ix >= IW) {
+          std::memset(d, st.pad, size_t(C));
+          continue;
+        }
+        const uint8_t* src = x + ((n * IH + iy) * IW + ix) * C;
+        if (!st.x_signed) {
+          std::memcpy(d, src, size_t(C));
+        } else {
+          for (int64_t c = 0; c < C; ++c) d[c] = uint8_t(src[c] ^ 0x80u);
+        }
+      }
+    }
+    std::memset(A + r * lda + K, 0, size_t(lda - K));
+  }
+}
+
+void run_gemm(const State& st, const U8s8Weights& w, const uint8_t* x, const Writer& out,
+              int threads) {
+  const ConvGeom& g = st.g;
+  const int64_t P = g.N * g.out[1] * g.out[2], Kp = w.padded_depth();
+  const int64_t mr = U8s8Gemm::row_tile(w);
+  // Row blocks of about 128 KB of A (L2, next to one weight panel), a multiple of the tile height.
+  const int64_t rb = std::clamp<int64_t>((int64_t(1) << 17) / Kp / mr * mr, mr, 32 * mr);
+  const int64_t row_blocks = (P + rb - 1) / rb, panels = w.panels();
+  const int nt = std::max(1, threads);
+  // Too few row blocks for the threads: split the column panels too.
+  int64_t groups = 1;
+  if (row_blocks < 2 * nt) groups = std::min(panels, (2 * nt + row_blocks - 1) / row_blocks);
+  const int64_t items = row_blocks * groups;
+#pragma omp parallel for num_threads(nt) schedule(dynamic) if (nt > 1 && items > 1)
+  for (int64_t it = 0; it < items; ++it) {
+    const int64_t b = it / groups, gi = it % groups;
+    const int64_t r0 = b * rb, rows = std::min(rb, P - r0);
+    const int64_t p0 = gi * panels / groups, p1 = (gi + 1) * panels / groups;
+    SinkCtx ctx{&out, r0};
+    if (st.direct) {
+      U8s8Gemm::run(w, x + r0 * g.C, g.C, rows, p0, p1, sink, &ctx);
+      continue;
+    }
+    thread_local std::vector<uint8_t> A;
+    if (A.size() < size_t(rb * Kp)) A.resize(size_t(rb * Kp));
+    im2col(st, x, r0, rows, A.data(), Kp);
+    U8s8Gemm::run(w, A.data(), Kp, rows, p0, p1, sink, &ctx);
+  }
+}
+
+// Depthwise: one output pixel, all channels: acc[c] = sum over valid taps (x - x_zp) * w.
+template <class T>
+[[gnu::always_inline]] inline void dw_pixel(const State& st, const T* x, int64_t n, int64_t oy,
+                                            int64_t ox, int32_t* acc) {
+  const ConvGeom& g = st.g;
+  const int64_t C = g.C, IH = g.in[1], IW = g.in[2], KH = g.k[1], KW = g.k[2];
+  uint32_t* a = reinterpret_cast<uint32_t*>(acc);
+  std::fill(a, a + C, 0u);
+  const int32_t zp = st.xzp;
+  for (int64_t ky = 0; ky < KH; ++ky) {
+    const int64_t iy = oy * g.s[1] - g.pb[1] + ky * g.d[1];
+    if (iy < 0 || iy >= IH) continue;
+    for (int64_t kx = 0; kx < KW; ++kx) {
+      const int64_t ix = ox * g.s[2] - g.pb[2] + kx * g.d[2];
+      if (ix < 0 || ix >= IW) continue;
+      const T* __restrict src = x + ((n * IH + iy) * IW + ix) * C;
+      const int32_t* __restrict w = st.dw_w.data() + (ky * KW + kx) * C;
+      for (int64_t c = 0; c < C; ++c) a[c] += uint32_t((int32_t(src[c]) - zp) * w[c]);
+    }
+  }
+}
+
+template <class T>
+void dw_rows_generic(const State& st, const T* x, int64_t r0, int64_t r1, int32_t* acc,
+                     const Writer& out) {
+  const int64_t OH = st.g.out[1], OW = st.g.out[2];
+  for (int64_t r = r0; r < r1; ++r)
+    for (int64_t ox = 0; ox < OW; ++ox) {
+      dw_pixel(st, x, r / OH, r % OH, ox, acc);
+      out.row(r * OW + ox, 0, acc, st.g.C);
+    }
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+template <class T>
+__attribute__((target("avx2"))) void dw_rows_avx2(const State& st, const T* x, int64_t r0,
+                                                  int64_t r1, int32_t* acc, const Writer& out) {
+  dw_rows_generic(st, x, r0, r1, acc, out);
+}
+template <class T>
+__attribute__((target("avx2,avx512f,avx512bw"))) void dw_rows_avx512(const State& st, const T* x,
+                                                                     int64_t r0, int64_t r1,
+                                                                     int32_t* acc,
+                                                                     const Writer& out) {
+  dw_rows_generic(st, x, r0, r1, acc, out);
+}
+#endif
+
+template <class T>
+void run_depthwise(const State& st, const T* x, const Writer& out, int threads) {
+  const int64_t R = st.g.N * st.g.out[1];
+  const IgemmIsa isa = igemm_isa();
+#pragma omp parallel num_threads(std::max(1, threads)) if (threads > 1)
+  {
+    std::vector<int32_t> acc(size_t(st.g.C));
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < R; ++r) {
+#if defined(__GNUC__) && defined(__x86_64__)
+      if (isa == IgemmIsa::Avx512Vnni) {
+        dw_rows_avx512(st, x, r, r + 1, acc.data(), out);
+        continue;
+      }
+      if (isa >= IgemmIsa::Avx2) {
+        dw_rows_avx2(st, x, r, r + 1, acc.data(), out);
+        continue;
+      }
+#endif
+      dw_rows_generic(st, x, r, r + 1, acc.data(), out);
+    }
+  }
+}
+
+Q8Type q8type(DType t) {
+  return t == DType::U8 ? Q8Type::U8 : Q8Type::I8;
+}
+
+void kernel(KernelContext& kc) {
+  const auto* st = static_cast<const State*>(kc.state);
+  ENGINE_CHECK(st, kOp, " '", kc.node.name, "': not prepared");
+  const Tensor& X = kc.in(0);
+  Tensor& Y = kc.out(0);
+  ENGINE_CHECK(nhwc_to_nchw(X.shape()) == Dims({st->g.N, st->g.C, st->g.in[1], st->g.in[2]}), kOp,
+               " '", kc.node.name, "': input shape ", dims_str(X.shape()),
+               " differs from the prepared plan");
+  if (Y.numel() == 0) return;
+  const IgemmIsa isa = igemm_isa();  // throws on a bad ENGINE_ISA here, outside parallel regions
+  Writer out{
+      st,       static_cast<uint8_t*>(Y.raw()), nullptr, q8type(Y.dtype()), Q8Type::None, Y.dtype(),
+      DType::U8};
+  if (st->has_sum) {
+    const Tensor& S = kc.in(9);
+    ENGINE_CHECK(S.shape() == Y.shape(), kOp, ": sum must have the output shape");
+    out.sum = static_cast<const uint8_t*>(S.raw());
+    out.sumt = q8type(S.dtype());
+    out.sdt = S.dtype();
+  }
+  if (st->dw) {
+    dispatch_q8(X.dtype(),
+                [&](auto tx) { run_depthwise(*st, X.data<decltype(tx)>(), out, kc.num_threads); });
+    return;
+  }
+  const auto* x = static_cast<const uint8_t*>(X.raw());
+  if (st->gemm.isa() == isa) {
+    run_gemm(*st, st->gemm, x, out, kc.num_threads);
+    return;
+  }
+  // The path changed since prepare (tests and benchmarks switch ENGINE_ISA): pack again.
+  const U8s8Weights w(st->gemm.depth(), st->g.M, st->wk.data(), st->g.M);
+  run_gemm(*st, w, x, out, kc.num_threads);
+}
+
+}  // namespace
+
+void register_x86_int8(OpRegistry& r) {
+  OpSchema s;
+  s.op_type = "NhwcQConv";
+  s.domain = "engine";
+  s.min_inputs = 8;
+  s.max_inputs = 12;
+  s.validate = [](const Node& n) {
+    conv_validate_attrs(n);
+    validate_requant_attrs(n);
+  };
+  s.infer = infer;
+  s.prepare = prepare;
+  s.kernel = kernel;
+  r.add(std::move(s));
+}
+
+}  // namespace engine::x86

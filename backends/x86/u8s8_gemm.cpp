@@ -1,0 +1,239 @@
+// u8 x s8 GEMM (see u8s8_gemm.h). One call computes all rows of A against a range of column
+// panels: panel outer (its packed weights, at most Kp x 64 bytes, stay in L2 while every row
+// group runs over them), row groups of the tile height inner. The micro-kernels keep the whole
+// tile in registers over all of K and store it once; the caller requantizes it (TileSink) while
+// it is still in L1. Rows past the end of A are computed from a zero-padded copy.
+#include "backends/x86/u8s8_gemm.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/error.h"
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define ENGINE_U8S8_X86 1
+#define ENGINE_TARGET_AVX2 __attribute__((target("avx2")))
+#define ENGINE_TARGET_AVXVNNI __attribute__((target("avx2,avxvnni")))
+#define ENGINE_TARGET_VNNI __attribute__((target("avx2,avx512f,avx512bw,avx512vnni")))
+#endif
+
+namespace engine::x86 {
+namespace {
+
+int64_t round_up(int64_t a, int64_t b) {
+  return (a + b - 1) / b * b;
+}
+
+// 4 bytes of A as one int32 (unaligned).
+inline int32_t quad(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// Micro-kernel: C[MR x W] = A[MR rows, kq quads] x panel (W = lanes * NV columns), overwritten.
+using Micro = void (*)(int64_t kq, const uint8_t* A, int64_t lda, const int8_t* B, int32_t* C,
+                       int64_t ldc);
+
+#ifdef ENGINE_U8S8_X86
+
+// acc += dot4(a u8, b s8) per lane. Inline assembly: GCC 12 copies the accumulator of the
+// intrinsic (its destination is also a source) and spills the tile.
+ENGINE_TARGET_VNNI inline __m512i dpbusd(__m512i acc, __m512i a, __m512i b) {
+  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+  return acc;
+}
+
+template <int MR, int NV>
+ENGINE_TARGET_VNNI void micro_zmm(int64_t kq, const uint8_t* A, int64_t lda, const int8_t* B,
+                                  int32_t* C, int64_t ldc) {
+  __m512i s[MR][NV];
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) s[r][v] = _mm512_setzero_si512();
+  for (int64_t q = 0; q < kq; ++q) {
+    __m512i b[NV];
+    for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_si512(B + 64 * v);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const __m512i a = _mm512_set1_epi32(quad(A + r * lda + 4 * q));
+      for (int v = 0; v < NV; ++v) s[r][v] = dpbusd(s[r][v], a, b[v]);
+    }
+    B += 64 * NV;
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) _mm512_storeu_si512(C + r * ldc + 16 * v, s[r][v]);
+}
+
+ENGINE_TARGET_AVXVNNI inline __m256i dpbusd_vex(__m256i acc, __m256i a, __m256i b) {
+  asm("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(a), "x"(b));
+  return acc;
+}
+
+template <int MR, int NV>
+ENGINE_TARGET_AVXVNNI void micro_ymm_vnni(int64_t kq, const uint8_t* A, int64_t lda,
+                                          const int8_t* B, int32_t* C, int64_t ldc) {
+  __m256i s[MR][NV];
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) s[r][v] = _mm256_setzero_si256();
+  for (int64_t q = 0; q < kq; ++q) {
+    __m256i b[NV];
+    for (int v = 0; v < NV; ++v)
+      b[v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(B + 32 * v));
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const __m256i a = _mm256_set1_epi32(quad(A + r * lda + 4 * q));
+      for (int v = 0; v < NV; ++v) s[r][v] = dpbusd_vex(s[r][v], a, b[v]);
+    }
+    B += 32 * NV;
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v)
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(C + r * ldc + 8 * v), s[r][v]);
+}
+
+// Without VNNI: each int32 lane holds 4 bytes; as int16 pairs, the even bytes (0, 2) and the odd
+// bytes (1, 3) are multiplied separately with VPMADDWD (exact int32 pair sums) and added.
+template <int MR, int NV>
+ENGINE_TARGET_AVX2 void micro_ymm_avx2(int64_t kq, const uint8_t* A, int64_t lda, const int8_t* B,
+                                       int32_t* C, int64_t ldc) {
+  __m256i s[MR][NV];
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) s[r][v] = _mm256_setzero_si256();
+  const __m256i low_bytes = _mm256_set1_epi16(0x00FF);
+  for (int64_t q = 0; q < kq; ++q) {
+    __m256i be[NV], bo[NV];
+    for (int v = 0; v < NV; ++v) {
+      const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(B + 32 * v));
+      be[v] = _mm256_srai_epi16(_mm256_slli_epi16(b, 8), 8);  // sign-extended bytes 0, 2
+      bo[v] = _mm256_srai_epi16(b, 8);                        // sign-extended bytes 1, 3
+    }
+    for (int r = 0; r < MR; ++r) {
+      const __m256i a = _mm256_set1_epi32(quad(A + r * lda + 4 * q));
+      const __m256i ae = _mm256_and_si256(a, low_bytes), ao = _mm256_srli_epi16(a, 8);
+      for (int v = 0; v < NV; ++v)
+        s[r][v] = _mm256_add_epi32(
+            s[r][v], _mm256_add_epi32(_mm256_madd_epi16(ae, be[v]), _mm256_madd_epi16(ao, bo[v])));
+    }
+    B += 32 * NV;
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v)
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(C + r * ldc + 8 * v), s[r][v]);
+}
+
+#endif  // ENGINE_U8S8_X86
+
+// A path: tile height, lane width, panel width and the micro-kernel per number of vectors.
+struct Path {
+  int mr = 1, lane = 1, nv = 1;
+  Micro micro[5] = {};  // index: vectors in the panel (1..nv)
+};
+
+Path path_for(IgemmIsa isa) {
+  Path p;
+#ifdef ENGINE_U8S8_X86
+  if (isa == IgemmIsa::Avx512Vnni) {
+    p.mr = 6, p.lane = 16, p.nv = 4;
+    p.micro[1] = micro_zmm<6, 1>, p.micro[2] = micro_zmm<6, 2>;
+    p.micro[3] = micro_zmm<6, 3>, p.micro[4] = micro_zmm<6, 4>;
+  } else if (isa == IgemmIsa::AvxVnni) {
+    p.mr = 6, p.lane = 8, p.nv = 2;
+    p.micro[1] = micro_ymm_vnni<6, 1>, p.micro[2] = micro_ymm_vnni<6, 2>;
+  } else if (isa == IgemmIsa::Avx2) {
+    p.mr = 4, p.lane = 8, p.nv = 2;
+    p.micro[1] = micro_ymm_avx2<4, 1>, p.micro[2] = micro_ymm_avx2<4, 2>;
+  }
+#endif
+  (void)isa;
+  return p;
+}
+
+// Reference tile: rows x cols of C from the plain weights.
+void reference_tile(const U8s8Weights& w, const int8_t* plain, int64_t M, const uint8_t* A,
+                    int64_t lda, int64_t rows, int64_t c0, int64_t cols, int32_t* C, int64_t ldc) {
+  for (int64_t r = 0; r < rows; ++r) {
+    uint32_t* c = reinterpret_cast<uint32_t*>(C + r * ldc);
+    std::fill(c, c + cols, 0u);
+    for (int64_t k = 0; k < w.depth(); ++k) {
+      const int32_t a = A[r * lda + k];
+      const int8_t* b = plain + k * M + c0;
+      for (int64_t j = 0; j < cols; ++j) c[j] += uint32_t(a * int32_t(b[j]));
+    }
+  }
+}
+
+}  // namespace
+
+U8s8Weights::U8s8Weights(int64_t K, int64_t M, const int8_t* w, int64_t ldw)
+    : K_(K), M_(M), isa_(igemm_isa()) {
+  ENGINE_CHECK(K > 0 && M > 0 && ldw >= M, "u8s8 GEMM: bad weight sizes K=", K, " M=", M);
+  Kp_ = round_up(K, 4);
+  if (isa_ == IgemmIsa::Reference) {
+    plain_.resize(size_t(K * M));
+    for (int64_t k = 0; k < K; ++k) std::copy(w + k * ldw, w + k * ldw + M, &plain_[size_t(k * M)]);
+    panel_ = 64;
+    for (int64_t c = 64; c < M; c += 64) panel_start_.push_back(c);
+    panel_start_.push_back(M);
+    return;
+  }
+  const Path p = path_for(isa_);
+  lane_ = p.lane;
+  panel_ = int64_t(p.lane) * p.nv;
+  const int64_t Mp = round_up(M, lane_);
+  for (int64_t c = panel_; c < Mp; c += panel_) panel_start_.push_back(c);
+  panel_start_.push_back(Mp);
+  packed_.assign(size_t(Kp_ * Mp), 0);
+  for (size_t pi = 0; pi + 1 < panel_start_.size(); ++pi) {
+    const int64_t c0 = panel_start_[pi], width = panel_start_[pi + 1] - c0;
+    int8_t* d = packed_.data() + Kp_ * c0;
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t j = 0; j < width && c0 + j < M; ++j)
+        d[(k / 4) * width * 4 + j * 4 + k % 4] = w[k * ldw + c0 + j];
+  }
+}
+
+int64_t U8s8Gemm::row_tile(const U8s8Weights& w) {
+  return w.isa() == IgemmIsa::Reference ? 8 : path_for(w.isa()).mr;
+}
+
+void U8s8Gemm::run(const U8s8Weights& w, const uint8_t* A, int64_t lda, int64_t rows, int64_t p0,
+                   int64_t p1, TileSink sink, void* ctx) {
+  if (rows <= 0) return;
+  constexpr int64_t kMaxTile = 8 * 64;
+  alignas(64) int32_t tile[kMaxTile];
+  if (w.isa_ == IgemmIsa::Reference) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t c0 = w.panel_begin(p), cols = w.panel_end(p) - c0;
+      for (int64_t r0 = 0; r0 < rows; r0 += 8) {
+        const int64_t nr = std::min<int64_t>(8, rows - r0);
+        reference_tile(w, w.plain_.data(), w.M_, A + r0 * lda, lda, nr, c0, cols, tile, 64);
+        sink(ctx, r0, nr, c0, cols, tile, 64);
+      }
+    }
+    return;
+  }
+  const Path path = path_for(w.isa_);
+  const int64_t mr = path.mr, kq = w.Kp_ / 4;
+  // Rows of the last, partial row group, zero-padded to mr rows.
+  thread_local std::vector<uint8_t> tail;
+  const int64_t full = rows / mr * mr;
+  if (full < rows) {
+    tail.assign(size_t(mr * w.Kp_), 0);
+    for (int64_t r = full; r < rows; ++r)
+      std::memcpy(&tail[size_t((r - full) * w.Kp_)], A + r * lda, size_t(w.Kp_));
+  }
+  for (int64_t p = p0; p < p1; ++p) {
+    const int64_t c0 = w.panel_start_[size_t(p)], width = w.panel_start_[size_t(p) + 1] - c0;
+    const int64_t cols = std::min(width, w.M_ - c0);
+    const Micro micro = path.micro[width / path.lane];
+    const int8_t* B = w.packed_.data() + w.Kp_ * c0;
+    for (int64_t r0 = 0; r0 < rows; r0 += mr) {
+      const bool partial = r0 >= full;
+      micro(kq, partial ? tail.data() : A + r0 * lda, partial ? w.Kp_ : lda, B, tile, width);
+      sink(ctx, r0, std::min(mr, rows - r0), c0, cols, tile, width);
+    }
+  }
+}
+
+}  // namespace engine::x86
