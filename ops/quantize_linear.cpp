@@ -4,8 +4,14 @@
 // Per tensor (scale has one value) or per axis (opset >= 13: 1-D scale of length x.shape[axis],
 // attribute `axis`, default 1). Quantized types: uint8 / int8 (the zero point's type; uint8 when
 // it is omitted); DequantizeLinear also takes int32 (zero point 0).
+#include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "ops/ops.h"
 #include "ops/qgemm_core.h"
@@ -79,6 +85,48 @@ void quantize_infer(InferContext& ctx) {
   ctx.set_output(0, out, ctx.shape(0));
 }
 
+// y[i] = quantize_value(x[i], scale, zp) for i < n: 8 lanes at a time with AVX2 where the CPU has
+// it (the same IEEE division, NaN -> zero point, clamp, and round-half-even conversion as the
+// scalar code), the rest scalar.
+template <class TY>
+void quantize_scalar(const float* x, int64_t n, float scale, int32_t zp, int32_t qmin, int32_t qmax,
+                     TY* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] = TY(quant::quantize_value(x[i], scale, zp, qmin, qmax));
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+template <class TY>
+__attribute__((target("avx2"))) void quantize_avx2(const float* x, int64_t n, float scale,
+                                                   int32_t zp, int32_t qmin, int32_t qmax, TY* y) {
+  const __m256 s = _mm256_set1_ps(scale), lo = _mm256_set1_ps(float(qmin) - float(zp));
+  const __m256 hi = _mm256_set1_ps(float(qmax) - float(zp));
+  const __m256i z = _mm256_set1_epi32(zp);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_div_ps(_mm256_loadu_ps(x + i), s);
+    v = _mm256_andnot_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q), v);  // NaN -> 0 (the zero point)
+    v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
+    const __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(v), z);  // ties to even (MXCSR)
+    const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+    const __m128i b = sizeof(TY) == 1 && std::is_same_v<TY, uint8_t> ? _mm_packus_epi16(w, w)
+                                                                     : _mm_packs_epi16(w, w);
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(y + i), b);
+  }
+  quantize_scalar(x + i, n - i, scale, zp, qmin, qmax, y + i);
+}
+#endif
+
+// simd: the integer kernels' path (ops/igemm.h, ENGINE_ISA) is avx2 or above.
+template <class TY>
+void quantize_run(bool simd, const float* x, int64_t n, float scale, int32_t zp, int32_t qmin,
+                  int32_t qmax, TY* y) {
+#if defined(__GNUC__) && defined(__x86_64__)
+  if (simd) return quantize_avx2(x, n, scale, zp, qmin, qmax, y);
+#endif
+  (void)simd;
+  quantize_scalar(x, n, scale, zp, qmin, qmax, y);
+}
+
 void quantize_kernel(KernelContext& kc) {
   const Tensor& X = kc.in(0);
   Tensor& Y = kc.out(0);
@@ -89,14 +137,19 @@ void quantize_kernel(KernelContext& kc) {
   const std::vector<int32_t> zp = zero_points_of(Z, p.channels, "QuantizeLinear", "y_zero_point");
   const int32_t qmin = container_min(Y.dtype()), qmax = container_max(Y.dtype());
   const float* x = X.data<float>();
+  const bool simd = igemm_isa() >= IgemmIsa::Avx2;
   dispatch_q8(Y.dtype(), [&](auto ty) {
     using TY = decltype(ty);
     TY* y = Y.data<TY>();
+    // Work items: blocks of at most 16K elements of one channel's run.
+    constexpr int64_t kBlock = 1 << 14;
+    const int64_t per = (p.inner + kBlock - 1) / kBlock, items = p.outer * p.channels * per;
 #pragma omp parallel for num_threads(std::max(1, kc.num_threads)) if (X.numel() > (1 << 16))
-    for (int64_t oc = 0; oc < p.outer * p.channels; ++oc) {
+    for (int64_t it = 0; it < items; ++it) {
+      const int64_t oc = it / per, b0 = oc * p.inner + (it % per) * kBlock;
       const size_t c = size_t(oc % p.channels);
-      for (int64_t i = oc * p.inner; i < (oc + 1) * p.inner; ++i)
-        y[i] = TY(quant::quantize_value(x[i], sc[c], zp[c], qmin, qmax));
+      const int64_t n = std::min(kBlock, (oc + 1) * p.inner - b0);
+      quantize_run(simd, x + b0, n, sc[c], zp[c], qmin, qmax, y + b0);
     }
   });
 }

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -937,4 +938,44 @@ TEST_CASE("QuantizeLinear / DequantizeLinear: per tensor, per axis, types") {
   CHECK_THROWS_AS(
       run_node(qreg(), q10, {Tensor::from_vector<float>({2, 3}, {1, 2, 3, 4, 5, 6}), sc, zp}),
       Error);  // per-axis needs opset 13
+}
+
+TEST_CASE("QuantizeLinear: the SIMD path equals quantize_value on ties, NaN, inf and tails") {
+  for_each_isa([] {
+    std::mt19937 rng(31);
+    std::uniform_real_distribution<float> u(-300.0f, 300.0f);
+    for (int64_t n : {1, 7, 8, 9, 100003}) {
+      for (DType t : {DType::U8, DType::I8}) {
+        const float scale = 0.37f;
+        const int32_t zp = t == DType::U8 ? 131 : -5;
+        Tensor x(DType::F32, {n});
+        float* xv = x.data<float>();
+        for (int64_t i = 0; i < n; ++i) {
+          switch (i % 6) {
+            case 0:  // exact ties of x / scale: k + 0.5
+              xv[i] = (float(int(rng() % 200) - 100) + 0.5f) * scale;
+              break;
+            case 1:
+              xv[i] = i % 12 == 1 ? std::nanf("") : -std::numeric_limits<float>::infinity();
+              break;
+            default:
+              xv[i] = u(rng);
+          }
+        }
+        Tensor s(DType::F32, {});
+        s.data<float>()[0] = scale;
+        const Tensor z = ints(t, {}, {zp});
+        NodeSpec q;
+        q.op_type = "QuantizeLinear";
+        q.opset = 13;
+        const Tensor y = run_node(qreg(), q, {x, s, z})[0];
+        const std::vector<int32_t> got = values(y);
+        int64_t bad = 0;
+        for (int64_t i = 0; i < n; ++i)
+          bad += got[size_t(i)] != quant::quantize_value(xv[i], scale, zp, qmin_of(t), qmax_of(t));
+        INFO("n ", n, " type ", dtype_name(t));
+        CHECK(bad == 0);
+      }
+    }
+  });
 }

@@ -210,29 +210,46 @@ void sink(void* ctx, int64_t r0, int64_t rows, int64_t c0, int64_t cols, const i
   for (int64_t r = 0; r < rows; ++r) s->w->row(s->r0 + r0 + r, c0, tile + r * ldt, cols);
 }
 
+// Copies n input bytes as the GEMM's uint8 (int8 inputs shifted by 128).
+inline void copy_input(const State& st, const uint8_t* src, int64_t n, uint8_t* d) {
+  if (!st.x_signed) {
+    std::memcpy(d, src, size_t(n));
+    return;
+  }
+  for (int64_t c = 0; c < n; ++c) d[c] = uint8_t(src[c] ^ 0x80u);
+}
+
 // im2col rows for pixels [p0, p0 + rows): row r holds, for each tap, the C input bytes (as the
-// GEMM's uint8), or the zero point in padding; Kp - K trailing bytes are zero.
+// GEMM's uint8), or the zero point in padding; Kp - K trailing bytes are zero. Taps of one kernel
+// row that lie inside the input are adjacent pixels (dilation 1): one copy of KW * C bytes.
 void im2col(const State& st, const uint8_t* x, int64_t p0, int64_t rows, uint8_t* A, int64_t lda) {
   const ConvGeom& g = st.g;
   const int64_t C = g.C, IH = g.in[1], IW = g.in[2], OH = g.out[1], OW = g.out[2];
   const int64_t KH = g.k[1], KW = g.k[2], K = KH * KW * C;
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t p = p0 + r, n = p / (OH * OW), oy = (p / OW) % OH, ox = p % OW;
+    const int64_t ix0 = ox * g.s[2] - g.pb[2];
+    const bool row_inside = g.d[2] == 1 && ix0 >= 0 && ix0 + KW <= IW;
     uint8_t* d = A + r * lda;
     for (int64_t ky = 0; ky < KH; ++ky) {
       const int64_t iy = oy * g.s[1] - g.pb[1] + ky * g.d[1];
+      if (iy < 0 || iy >= IH) {
+        std::memset(d, st.pad, size_t(KW * C));
+        d += KW * C;
+        continue;
+      }
+      const uint8_t* src_row = x + (n * IH + iy) * IW * C;
+      if (row_inside) {
+        copy_input(st, src_row + ix0 * C, KW * C, d);
+        d += KW * C;
+        continue;
+      }
       for (int64_t kx = 0; kx < KW; ++kx, d += C) {
-        const int64_t ix = ox * g.s[2] - g.pb[2] + kx * g.d[2];
-        if (iy < 0 || iy >= IH || ix < 0 || ix >= IW) {
+        const int64_t ix = ix0 + kx * g.d[2];
+        if (ix < 0 || ix >= IW)
           std::memset(d, st.pad, size_t(C));
-          continue;
-        }
-        const uint8_t* src = x + ((n * IH + iy) * IW + ix) * C;
-        if (!st.x_signed) {
-          std::memcpy(d, src, size_t(C));
-        } else {
-          for (int64_t c = 0; c < C; ++c) d[c] = uint8_t(src[c] ^ 0x80u);
-        }
+        else
+          copy_input(st, src_row + ix * C, C, d);
       }
     }
     std::memset(A + r * lda + K, 0, size_t(lda - K));
