@@ -244,7 +244,7 @@ IgemmIsa detect_best() {
 #ifdef ENGINE_IGEMM_X86
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vnni"))
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
     return IgemmIsa::Avx512Vnni;
   if (cpu_has_avx_vnni()) return IgemmIsa::AvxVnni;
   if (__builtin_cpu_supports("avx2")) return IgemmIsa::Avx2;

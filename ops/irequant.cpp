@@ -1,4 +1,5 @@
-// SIMD requantization (see irequant.h): 8 int32 lanes per step with AVX2. The fixed-point
+// SIMD requantization (see irequant.h): 8 int32 lanes per step with AVX2, and 16 with AVX-512 for
+// per-channel rows on the avx512_vnni path. The fixed-point
 // multiply follows quant/fixedpoint.h step by step:
 //   - saturating left shift (exp > 0): compare against INT32_MAX >> left / INT32_MIN >> left;
 //   - rounding doubling high multiply by q > 0: 64-bit products of the even and odd lanes
@@ -235,6 +236,141 @@ ENGINE_TARGET_AVX2 void requant_channels_avx2(const ChannelLanes& t, int64_t c0,
   if (!t.fixed && !has_sum) requant_channels<false, false>(v, t, c0, acc, n, out, yt, s, st);
 }
 
+// ---- AVX-512: 16 lanes of per-channel constants (NHWC rows), masked tails.
+// GCC 12's AVX-512 intrinsics pass an undefined vector as the unused merge source, which its own
+// -Wmaybe-uninitialized reports at the call sites (a compiler bug, fixed in later GCC).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#define ENGINE_TARGET_AVX512 __attribute__((target("avx2,avx512f,avx512bw,avx512vl")))
+
+ENGINE_TARGET_AVX512 inline __m512i load16i(const int32_t* p) {
+  return _mm512_loadu_si512(p);
+}
+
+// p + 2^30 - (p < 0) on 64-bit lanes.
+ENGINE_TARGET_AVX512 inline __m512i round_product16(__m512i p) {
+  const __mmask8 neg = _mm512_cmplt_epi64_mask(p, _mm512_setzero_si512());
+  p = _mm512_add_epi64(p, _mm512_set1_epi64(int64_t(1) << 30));
+  return _mm512_mask_sub_epi64(p, neg, p, _mm512_set1_epi64(1));
+}
+
+// apply_multiplier on 16 lanes with the constants of channels [c, c + 16) (or of the sum when
+// `sum`: broadcast).
+struct Fixed16 {
+  bool any_left = false, any_right = false;
+  __m512i q, lsh, rsh, over, under, mask, half;
+};
+
+ENGINE_TARGET_AVX512 inline __m512i apply_fixed16(__m512i x, const Fixed16& f) {
+  if (f.any_left) {
+    const __mmask16 over = _mm512_cmpgt_epi32_mask(x, f.over);
+    const __mmask16 under = _mm512_cmplt_epi32_mask(x, f.under);
+    x = _mm512_sllv_epi32(x, f.lsh);
+    x = _mm512_mask_mov_epi32(x, over, _mm512_set1_epi32(kI32Max));
+    x = _mm512_mask_mov_epi32(x, under, _mm512_set1_epi32(kI32Min));
+  }
+  const __m512i even = round_product16(_mm512_mul_epi32(x, f.q));
+  const __m512i odd =
+      round_product16(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(f.q, 32)));
+  __m512i h =
+      _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 31), _mm512_slli_epi64(odd, 1));
+  if (f.any_right) {
+    const __m512i rem = _mm512_and_si512(h, f.mask);
+    const __m512i thr = _mm512_sub_epi32(f.half, _mm512_srai_epi32(h, 31));  // + 1 if h < 0
+    h = _mm512_srav_epi32(h, f.rsh);
+    h = _mm512_mask_add_epi32(h, _mm512_cmpgt_epi32_mask(rem, thr), h, _mm512_set1_epi32(1));
+  }
+  return h;
+}
+
+ENGINE_TARGET_AVX512 inline __m512i saturating_add16(__m512i a, __m512i b) {
+  const __m512i s = _mm512_add_epi32(a, b);
+  const __m512i ov = _mm512_and_si512(_mm512_xor_si512(a, s), _mm512_xor_si512(b, s));
+  const __m512i sat = _mm512_xor_si512(_mm512_srai_epi32(a, 31), _mm512_set1_epi32(kI32Max));
+  return _mm512_mask_mov_epi32(s, _mm512_cmplt_epi32_mask(ov, _mm512_setzero_si512()), sat);
+}
+
+ENGINE_TARGET_AVX512 Fixed16 fixed16(quant::FixedMultiplier f) {
+  const FixedLane l = fixed_lane(f);
+  Fixed16 v;
+  v.any_left = l.lsh > 0;
+  v.any_right = l.rsh > 0;
+  v.q = _mm512_set1_epi32(l.q);
+  v.lsh = _mm512_set1_epi32(l.lsh);
+  v.rsh = _mm512_set1_epi32(l.rsh);
+  v.over = _mm512_set1_epi32(l.over);
+  v.under = _mm512_set1_epi32(l.under);
+  v.mask = _mm512_set1_epi32(l.mask);
+  v.half = _mm512_set1_epi32(l.half);
+  return v;
+}
+
+template <bool kFixed, bool kSum>
+ENGINE_TARGET_AVX512 void requant_channels16(const ChannelLanes& t, int64_t c0, const int32_t* acc,
+                                             int64_t n, uint8_t* y, Q8Type yt, const uint8_t* sum,
+                                             Q8Type st) {
+  const RequantRow& r = t.common;
+  const Fixed16 sfm = fixed16(r.sum_fm);
+  const __m512i szp = _mm512_set1_epi32(r.sum_zp), zp = _mm512_set1_epi32(r.zp);
+  const __m512i lo = _mm512_set1_epi32(r.lo - r.zp), hi = _mm512_set1_epi32(r.hi - r.zp);
+  const __m512 sm = _mm512_set1_ps(r.sum_m), flo = _mm512_set1_ps(float(r.lo - r.zp));
+  const __m512 fhi = _mm512_set1_ps(float(r.hi - r.zp));
+  Fixed16 fm;
+  fm.any_left = t.any_left;
+  fm.any_right = t.any_right;
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 k = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1);
+    const int64_t c = c0 + i;
+    const __m512i x = _mm512_add_epi32(_mm512_maskz_loadu_epi32(k, acc + i), load16i(t.off + c));
+    __m512i ds = _mm512_setzero_si512();
+    if (kSum) {
+      const __m128i b = _mm_maskz_loadu_epi8(k, sum + i);
+      ds = _mm512_sub_epi32(
+          st == Q8Type::U8 ? _mm512_maskz_cvtepu8_epi32(k, b) : _mm512_maskz_cvtepi8_epi32(k, b),
+          szp);
+    }
+    __m512i out;
+    if (kFixed) {
+      fm.q = load16i(t.q + c);
+      fm.lsh = load16i(t.lsh + c);
+      fm.rsh = load16i(t.rsh + c);
+      fm.over = load16i(t.over + c);
+      fm.under = load16i(t.under + c);
+      fm.mask = load16i(t.mask + c);
+      fm.half = load16i(t.half + c);
+      __m512i v = apply_fixed16(x, fm);
+      if (kSum) v = saturating_add16(v, apply_fixed16(ds, sfm));
+      out = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(v, lo), hi), zp);
+    } else {
+      __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(x), _mm512_loadu_ps(t.m + c));
+      if (kSum) {
+        __m512 g = _mm512_mul_ps(_mm512_cvtepi32_ps(ds), sm);
+        asm(""
+            : "+v"(f), "+v"(g));  // two roundings, as the scalar code: never a fused multiply-add
+        f = _mm512_add_ps(f, g);
+      }
+      f = _mm512_min_ps(fhi, _mm512_max_ps(flo, f));      // NaN-free: f comes from integers
+      out = _mm512_add_epi32(_mm512_cvtps_epi32(f), zp);  // MXCSR rounding: ties to even
+    }
+    const __m128i b = yt == Q8Type::U8 ? _mm512_cvtusepi32_epi8(out) : _mm512_cvtsepi32_epi8(out);
+    _mm_mask_storeu_epi8(y + i, k, b);
+  }
+}
+
+ENGINE_TARGET_AVX512 void requant_channels_avx512(const ChannelLanes& t, int64_t c0,
+                                                  const int32_t* acc, int64_t n, void* y, Q8Type yt,
+                                                  const void* sum, Q8Type st) {
+  auto* out = static_cast<uint8_t*>(y);
+  const auto* s = static_cast<const uint8_t*>(sum);
+  const bool has_sum = sum && st != Q8Type::None;
+  if (t.fixed && has_sum) requant_channels16<true, true>(t, c0, acc, n, out, yt, s, st);
+  if (t.fixed && !has_sum) requant_channels16<true, false>(t, c0, acc, n, out, yt, s, st);
+  if (!t.fixed && has_sum) requant_channels16<false, true>(t, c0, acc, n, out, yt, s, st);
+  if (!t.fixed && !has_sum) requant_channels16<false, false>(t, c0, acc, n, out, yt, s, st);
+}
+#pragma GCC diagnostic pop
+
 #endif  // ENGINE_REQUANT_AVX2
 
 }  // namespace
@@ -271,7 +407,12 @@ bool requant_channels_simd(const ChannelLanes& t, int64_t c0, const int32_t* acc
   if (yt == Q8Type::None || t.common.lo > t.common.hi) return false;
   if (t.fixed && !fixed_lane(t.common.sum_fm).ok) return false;
 #ifdef ENGINE_REQUANT_AVX2
-  if (simd_isa() >= IgemmIsa::Avx2) {
+  const IgemmIsa isa = simd_isa();
+  if (isa == IgemmIsa::Avx512Vnni) {
+    requant_channels_avx512(t, c0, acc, n, y, yt, sum, st);
+    return true;
+  }
+  if (isa >= IgemmIsa::Avx2) {
     requant_channels_avx2(t, c0, acc, n, y, yt, sum, st);
     return true;
   }

@@ -210,10 +210,28 @@ void sink(void* ctx, int64_t r0, int64_t rows, int64_t c0, int64_t cols, const i
   for (int64_t r = 0; r < rows; ++r) s->w->row(s->r0 + r0 + r, c0, tile + r * ldt, cols);
 }
 
+// n bytes, n small (a few kernel taps of a few channels): overlapping fixed-size copies instead
+// of a memcpy call.
+inline void copy_small(uint8_t* d, const uint8_t* s, int64_t n) {
+  if (n >= 16) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) std::memcpy(d + i, s + i, 16);
+    if (i < n) std::memcpy(d + n - 16, s + n - 16, 16);
+  } else if (n >= 8) {
+    std::memcpy(d, s, 8);
+    std::memcpy(d + n - 8, s + n - 8, 8);
+  } else if (n >= 4) {
+    std::memcpy(d, s, 4);
+    std::memcpy(d + n - 4, s + n - 4, 4);
+  } else {
+    for (int64_t i = 0; i < n; ++i) d[i] = s[i];
+  }
+}
+
 // Copies n input bytes as the GEMM's uint8 (int8 inputs shifted by 128).
 inline void copy_input(const State& st, const uint8_t* src, int64_t n, uint8_t* d) {
   if (!st.x_signed) {
-    std::memcpy(d, src, size_t(n));
+    copy_small(d, src, n);
     return;
   }
   for (int64_t c = 0; c < n; ++c) d[c] = uint8_t(src[c] ^ 0x80u);
@@ -226,8 +244,12 @@ void im2col(const State& st, const uint8_t* x, int64_t p0, int64_t rows, uint8_t
   const ConvGeom& g = st.g;
   const int64_t C = g.C, IH = g.in[1], IW = g.in[2], OH = g.out[1], OW = g.out[2];
   const int64_t KH = g.k[1], KW = g.k[2], K = KH * KW * C;
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t p = p0 + r, n = p / (OH * OW), oy = (p / OW) % OH, ox = p % OW;
+  int64_t n = p0 / (OH * OW), oy = (p0 / OW) % OH, ox = p0 % OW;  // of row r, advanced below
+  for (int64_t r = 0; r < rows; ++r, ++ox) {
+    if (ox == OW) {
+      ox = 0;
+      if (++oy == OH) oy = 0, ++n;
+    }
     const int64_t ix0 = ox * g.s[2] - g.pb[2];
     const bool row_inside = g.d[2] == 1 && ix0 >= 0 && ix0 + KW <= IW;
     uint8_t* d = A + r * lda;
