@@ -4,8 +4,12 @@
 //
 // Usage: node bench/compare.js [--models a,b,...] [--batch 1,32] [--threads 2] [--rounds 5]
 //          [--seconds 1] [--warmup 2] [--engine build/engine] [--engine-args "--fuse all"]
-//          [--data ../shared] [--json FILE]
+//          [--data ../shared] [--json FILE] [--precision fp32|int8]
 // Models: names from MODELS below or paths to .onnx files. See bench/README.md.
+// --precision int8: the engine quantizes the FP32 model itself (`engine bench --precision int8`:
+// W8A8, per-channel int8 weights, uint8 activations, min/max on 8 noise inputs) and ORT runs the
+// same network as an ORT-style QDQ model with the same scheme (bench/models/NAME_qdq.onnx, made by
+// bench/make_qdq.sh on first use; the ../shared QDQ files for fashion_resnet18 / _mobilenet_v2).
 //
 // Every round, for each batch size: the engine (`engine bench MODEL -i INPUT.npy --seconds S
 // --json`, a fresh process) and ORT (one session per model, kept across rounds) each run a timed
@@ -27,11 +31,12 @@ function parseArgs(argv) {
     batch: '1', threads: '2', rounds: '5', seconds: '1', warmup: '2',
     engine: path.join(ROOT, 'build', 'engine'), 'engine-args': '',
     data: process.env.ENGINE_DATA || path.resolve(ROOT, '..', 'shared'), json: '',
+    precision: 'fp32',
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '-h' || a === '--help') {
-      console.log(fs.readFileSync(__filename, 'utf8').split('\n').slice(1, 13).join('\n'));
+      console.log(fs.readFileSync(__filename, 'utf8').split('\n').slice(1, 17).join('\n'));
       process.exit(0);
     }
     const key = a.replace(/^--/, '');
@@ -48,6 +53,10 @@ function parseArgs(argv) {
     }
     return parseInt(x, 10);
   });
+  if (o.precision !== 'fp32' && o.precision !== 'int8') {
+    console.error(`compare.js: --precision must be fp32 or int8, got '${o.precision}'`);
+    process.exit(2);
+  }
   o.batches = ints(o.batch, 'batch');
   [o.threads] = ints(o.threads, 'threads');
   [o.rounds] = ints(o.rounds, 'rounds');
@@ -79,6 +88,25 @@ function modelPath(name, o) {
     return file;
   }
   throw new Error(`unknown model '${name}' (a .onnx path, demo, fashion_*, or ${TORCHVISION})`);
+}
+
+// The INT8 QDQ model ORT runs for --precision int8.
+function qdqPath(name, o) {
+  const fashion = {
+    fashion_resnet18: 'resnet18_qdq_minmax_pc_ort.onnx',
+    fashion_mobilenet_v2: 'mobilenet_v2_qdq_minmax_pc_ort.onnx',
+  };
+  if (fashion[name]) return path.join(o.data, 'models', 'fashion', fashion[name]);
+  if (!TORCHVISION.includes(name))
+    throw new Error(`--precision int8: no QDQ model for '${name}' (${TORCHVISION}, ${Object.keys(fashion)})`);
+  modelPath(name, o);  // the FP32 export first
+  const file = path.join(BENCH, 'models', name + '_qdq.onnx');
+  if (!fs.existsSync(file)) {
+    const r = spawnSync('bash', [path.join(BENCH, 'make_qdq.sh'), name],
+                        { stdio: 'inherit', env: { ...process.env, ENGINE_DATA: o.data } });
+    if (r.status !== 0) throw new Error('bench/make_qdq.sh failed (needs python3-onnx, python3-numpy)');
+  }
+  return file;
 }
 
 // onnxruntime-node from bench/node_modules, installed there (version pinned in package.json)
@@ -124,6 +152,7 @@ const median = xs => {
 function engineRound(o, model, npy) {
   const args = ['bench', model, '-i', npy, '--threads', String(o.threads), '--seconds',
     String(o.seconds), '--warmup', String(o.warmup), '--json',
+    ...(o.precision === 'int8' ? ['--precision', 'int8'] : []),
     ...o['engine-args'].split(' ').filter(Boolean)];
   const r = spawnSync(o.engine, args, { encoding: 'utf8', maxBuffer: 1 << 26 });
   if (r.status !== 0)
@@ -161,7 +190,8 @@ async function main() {
   try {
     for (const name of o.models.split(',').filter(Boolean)) {
       const file = modelPath(name, o);
-      const sess = await ort.InferenceSession.create(file, {
+      const ortFile = o.precision === 'int8' ? qdqPath(name, o) : file;
+      const sess = await ort.InferenceSession.create(ortFile, {
         executionProviders: ['cpu'], intraOpNumThreads: o.threads, interOpNumThreads: 1,
         graphOptimizationLevel: 'all', executionMode: 'sequential',
       });
@@ -200,6 +230,7 @@ async function main() {
   const f = (x, d) => x.toFixed(d);
   // A round whose process got less than 90% of its threads' CPU time shared the cores.
   const busy = xs => xs.filter(x => x.cpu < 0.9).length;
+  console.log(`precision ${o.precision}` + (o.precision === 'int8' ? ' (engine: its own PTQ of the FP32 model; ORT: the QDQ model)' : ''));
   console.log(`| model | batch | threads | engine ms | ORT ms | engine / ORT | busy rounds (engine, ORT) |`);
   console.log(`|---|---:|---:|---:|---:|---:|---:|`);
   for (const r of rows)

@@ -223,17 +223,19 @@ ENGINE_TARGET_AVX2 void requant_channels(RowV& v, const ChannelLanes& t, int64_t
   std::memcpy(y + i, o, rest);
 }
 
-ENGINE_TARGET_AVX2 void requant_channels_avx2(const ChannelLanes& t, int64_t c0, const int32_t* acc,
-                                              int64_t n, void* y, Q8Type yt, const void* sum,
-                                              Q8Type st) {
+ENGINE_TARGET_AVX2 void requant_channels_avx2(const ChannelLanes& t, int64_t c0, int64_t n,
+                                              const ChannelTile& tile, Q8Type yt, Q8Type st) {
   RowV v = common_v(t.common);
-  auto* out = static_cast<uint8_t*>(y);
-  const auto* s = static_cast<const uint8_t*>(sum);
-  const bool has_sum = sum && st != Q8Type::None;
-  if (t.fixed && has_sum) requant_channels<true, true>(v, t, c0, acc, n, out, yt, s, st);
-  if (t.fixed && !has_sum) requant_channels<true, false>(v, t, c0, acc, n, out, yt, s, st);
-  if (!t.fixed && has_sum) requant_channels<false, true>(v, t, c0, acc, n, out, yt, s, st);
-  if (!t.fixed && !has_sum) requant_channels<false, false>(v, t, c0, acc, n, out, yt, s, st);
+  const bool has_sum = tile.sum && st != Q8Type::None;
+  for (int64_t r = 0; r < tile.rows; ++r) {
+    const int32_t* acc = tile.acc + r * tile.lda;
+    uint8_t* out = static_cast<uint8_t*>(tile.y) + r * tile.ldy;
+    const uint8_t* s = has_sum ? static_cast<const uint8_t*>(tile.sum) + r * tile.ldy : nullptr;
+    if (t.fixed && has_sum) requant_channels<true, true>(v, t, c0, acc, n, out, yt, s, st);
+    if (t.fixed && !has_sum) requant_channels<true, false>(v, t, c0, acc, n, out, yt, s, st);
+    if (!t.fixed && has_sum) requant_channels<false, true>(v, t, c0, acc, n, out, yt, s, st);
+    if (!t.fixed && !has_sum) requant_channels<false, false>(v, t, c0, acc, n, out, yt, s, st);
+  }
 }
 
 // ---- AVX-512: 16 lanes of per-channel constants (NHWC rows), masked tails.
@@ -306,31 +308,26 @@ ENGINE_TARGET_AVX512 Fixed16 fixed16(quant::FixedMultiplier f) {
   return v;
 }
 
+// Channel blocks of 16 outer (their constants loaded once), rows inner.
 template <bool kFixed, bool kSum>
-ENGINE_TARGET_AVX512 void requant_channels16(const ChannelLanes& t, int64_t c0, const int32_t* acc,
-                                             int64_t n, uint8_t* y, Q8Type yt, const uint8_t* sum,
-                                             Q8Type st) {
+ENGINE_TARGET_AVX512 void requant_channels16(const ChannelLanes& t, int64_t c0, int64_t n,
+                                             const ChannelTile& tile, Q8Type yt, Q8Type st) {
   const RequantRow& r = t.common;
   const Fixed16 sfm = fixed16(r.sum_fm);
   const __m512i szp = _mm512_set1_epi32(r.sum_zp), zp = _mm512_set1_epi32(r.zp);
   const __m512i lo = _mm512_set1_epi32(r.lo - r.zp), hi = _mm512_set1_epi32(r.hi - r.zp);
   const __m512 sm = _mm512_set1_ps(r.sum_m), flo = _mm512_set1_ps(float(r.lo - r.zp));
   const __m512 fhi = _mm512_set1_ps(float(r.hi - r.zp));
+  auto* y = static_cast<uint8_t*>(tile.y);
+  const auto* sum = static_cast<const uint8_t*>(tile.sum);
   Fixed16 fm;
   fm.any_left = t.any_left;
   fm.any_right = t.any_right;
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 k = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1);
     const int64_t c = c0 + i;
-    const __m512i x = _mm512_add_epi32(_mm512_maskz_loadu_epi32(k, acc + i), load16i(t.off + c));
-    __m512i ds = _mm512_setzero_si512();
-    if (kSum) {
-      const __m128i b = _mm_maskz_loadu_epi8(k, sum + i);
-      ds = _mm512_sub_epi32(
-          st == Q8Type::U8 ? _mm512_maskz_cvtepu8_epi32(k, b) : _mm512_maskz_cvtepi8_epi32(k, b),
-          szp);
-    }
-    __m512i out;
+    const __m512i off = load16i(t.off + c);
+    __m512 m = _mm512_setzero_ps();
     if (kFixed) {
       fm.q = load16i(t.q + c);
       fm.lsh = load16i(t.lsh + c);
@@ -339,35 +336,47 @@ ENGINE_TARGET_AVX512 void requant_channels16(const ChannelLanes& t, int64_t c0, 
       fm.under = load16i(t.under + c);
       fm.mask = load16i(t.mask + c);
       fm.half = load16i(t.half + c);
-      __m512i v = apply_fixed16(x, fm);
-      if (kSum) v = saturating_add16(v, apply_fixed16(ds, sfm));
-      out = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(v, lo), hi), zp);
     } else {
-      __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(x), _mm512_loadu_ps(t.m + c));
-      if (kSum) {
-        __m512 g = _mm512_mul_ps(_mm512_cvtepi32_ps(ds), sm);
-        asm(""
-            : "+v"(f), "+v"(g));  // two roundings, as the scalar code: never a fused multiply-add
-        f = _mm512_add_ps(f, g);
-      }
-      f = _mm512_min_ps(fhi, _mm512_max_ps(flo, f));      // NaN-free: f comes from integers
-      out = _mm512_add_epi32(_mm512_cvtps_epi32(f), zp);  // MXCSR rounding: ties to even
+      m = _mm512_loadu_ps(t.m + c);
     }
-    const __m128i b = yt == Q8Type::U8 ? _mm512_cvtusepi32_epi8(out) : _mm512_cvtsepi32_epi8(out);
-    _mm_mask_storeu_epi8(y + i, k, b);
+    for (int64_t row = 0; row < tile.rows; ++row) {
+      const __m512i x =
+          _mm512_add_epi32(_mm512_maskz_loadu_epi32(k, tile.acc + row * tile.lda + i), off);
+      __m512i ds = _mm512_setzero_si512();
+      if (kSum) {
+        const __m128i b = _mm_maskz_loadu_epi8(k, sum + row * tile.ldy + i);
+        ds = _mm512_sub_epi32(
+            st == Q8Type::U8 ? _mm512_maskz_cvtepu8_epi32(k, b) : _mm512_maskz_cvtepi8_epi32(k, b),
+            szp);
+      }
+      __m512i out;
+      if (kFixed) {
+        __m512i v = apply_fixed16(x, fm);
+        if (kSum) v = saturating_add16(v, apply_fixed16(ds, sfm));
+        out = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(v, lo), hi), zp);
+      } else {
+        __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(x), m);
+        if (kSum) {
+          __m512 g = _mm512_mul_ps(_mm512_cvtepi32_ps(ds), sm);
+          asm("" : "+v"(f), "+v"(g));  // two roundings, as the scalar code: never an FMA
+          f = _mm512_add_ps(f, g);
+        }
+        f = _mm512_min_ps(fhi, _mm512_max_ps(flo, f));      // NaN-free: f comes from integers
+        out = _mm512_add_epi32(_mm512_cvtps_epi32(f), zp);  // MXCSR rounding: ties to even
+      }
+      const __m128i b = yt == Q8Type::U8 ? _mm512_cvtusepi32_epi8(out) : _mm512_cvtsepi32_epi8(out);
+      _mm_mask_storeu_epi8(y + row * tile.ldy + i, k, b);
+    }
   }
 }
 
-ENGINE_TARGET_AVX512 void requant_channels_avx512(const ChannelLanes& t, int64_t c0,
-                                                  const int32_t* acc, int64_t n, void* y, Q8Type yt,
-                                                  const void* sum, Q8Type st) {
-  auto* out = static_cast<uint8_t*>(y);
-  const auto* s = static_cast<const uint8_t*>(sum);
-  const bool has_sum = sum && st != Q8Type::None;
-  if (t.fixed && has_sum) requant_channels16<true, true>(t, c0, acc, n, out, yt, s, st);
-  if (t.fixed && !has_sum) requant_channels16<true, false>(t, c0, acc, n, out, yt, s, st);
-  if (!t.fixed && has_sum) requant_channels16<false, true>(t, c0, acc, n, out, yt, s, st);
-  if (!t.fixed && !has_sum) requant_channels16<false, false>(t, c0, acc, n, out, yt, s, st);
+ENGINE_TARGET_AVX512 void requant_channels_avx512(const ChannelLanes& t, int64_t c0, int64_t n,
+                                                  const ChannelTile& tile, Q8Type yt, Q8Type st) {
+  const bool has_sum = tile.sum && st != Q8Type::None;
+  if (t.fixed && has_sum) requant_channels16<true, true>(t, c0, n, tile, yt, st);
+  if (t.fixed && !has_sum) requant_channels16<true, false>(t, c0, n, tile, yt, st);
+  if (!t.fixed && has_sum) requant_channels16<false, true>(t, c0, n, tile, yt, st);
+  if (!t.fixed && !has_sum) requant_channels16<false, false>(t, c0, n, tile, yt, st);
 }
 #pragma GCC diagnostic pop
 
@@ -402,22 +411,22 @@ IgemmIsa simd_isa() {
 }
 }  // namespace
 
-bool requant_channels_simd(const ChannelLanes& t, int64_t c0, const int32_t* acc, int64_t n,
-                           void* y, Q8Type yt, const void* sum, Q8Type st) {
+bool requant_channels_simd(const ChannelLanes& t, int64_t c0, int64_t n, const ChannelTile& tile,
+                           Q8Type yt, Q8Type st) {
   if (yt == Q8Type::None || t.common.lo > t.common.hi) return false;
   if (t.fixed && !fixed_lane(t.common.sum_fm).ok) return false;
 #ifdef ENGINE_REQUANT_AVX2
   const IgemmIsa isa = simd_isa();
   if (isa == IgemmIsa::Avx512Vnni) {
-    requant_channels_avx512(t, c0, acc, n, y, yt, sum, st);
+    requant_channels_avx512(t, c0, n, tile, yt, st);
     return true;
   }
   if (isa >= IgemmIsa::Avx2) {
-    requant_channels_avx2(t, c0, acc, n, y, yt, sum, st);
+    requant_channels_avx2(t, c0, n, tile, yt, st);
     return true;
   }
 #endif
-  (void)c0, (void)acc, (void)n, (void)y, (void)sum, (void)st;
+  (void)c0, (void)n, (void)tile, (void)st;
   return false;
 }
 

@@ -48,10 +48,20 @@ struct ChannelLanes {
   RequantRow common;
 };
 
-// y[i] = requant(acc[i] + off[c0 + i], sum[i]) with the constants of channel c0 + i, i < n.
-// Returns false, writing nothing, when the path in use has no SIMD version.
-bool requant_channels_simd(const ChannelLanes& t, int64_t c0, const int32_t* acc, int64_t n,
-                           void* y, Q8Type yt, const void* sum, Q8Type st);
+// A tile of accumulators: `rows` rows of channels [c0, c0 + n), row r at acc + r * lda; its
+// outputs at y + r * ldy, and the optional sum input laid out like y.
+struct ChannelTile {
+  const int32_t* acc = nullptr;
+  int64_t lda = 0, rows = 1;
+  void* y = nullptr;
+  const void* sum = nullptr;
+  int64_t ldy = 0;
+};
+
+// y[r][i] = requant(acc[r][i] + off[c0 + i], sum[r][i]) with the constants of channel c0 + i,
+// i < n. Returns false, writing nothing, when the path in use has no SIMD version.
+bool requant_channels_simd(const ChannelLanes& t, int64_t c0, int64_t n, const ChannelTile& tile,
+                           Q8Type yt, Q8Type st);
 
 // y[i] = requant(acc[i], sum[i]) for i < n (sum may be null, type st). Returns false, writing
 // nothing, when the path in use has no SIMD version.

@@ -174,7 +174,8 @@ std::shared_ptr<const void> prepare(const InferContext& ctx) {
   return st;
 }
 
-// Output row writer: y[i] = requant(acc[i] + off[c0 + i]) for channels c0 + i, i < n.
+// Output writer: y[pixel][c] = requant(acc + off[c]) for a tile of consecutive pixels and
+// channels [c0, c0 + n).
 struct Writer {
   const State* st;
   uint8_t* y;
@@ -182,20 +183,24 @@ struct Writer {
   Q8Type yt, sumt;
   DType ydt, sdt;
 
-  void row(int64_t pixel, int64_t c0, const int32_t* acc, int64_t n) const {
-    const int64_t at = pixel * st->g.M + c0;
-    const uint8_t* s = sum ? sum + at : nullptr;
-    if (st->simd && requant_channels_simd(st->lanes, c0, acc, n, y + at, yt, s, sumt)) return;
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t c = c0 + i;
-      const int32_t a = wrap_add(acc[i], st->off[size_t(c)]);
-      int32_t v;
-      if (!s)
-        v = st->rq(a, c);
-      else
-        v = st->rq(a, sdt == DType::U8 ? int32_t(s[i]) : int32_t(int8_t(s[i])), c);
-      y[at + i] = uint8_t(v);  // the low byte: the int8 value for int8 outputs
-    }
+  void tile(int64_t pixel, int64_t rows, int64_t c0, const int32_t* acc, int64_t lda,
+            int64_t n) const {
+    const int64_t M = st->g.M, at = pixel * M + c0;
+    ChannelTile t;
+    t.acc = acc, t.lda = lda, t.rows = rows, t.y = y + at, t.ldy = M;
+    t.sum = sum ? sum + at : nullptr;
+    if (st->simd && requant_channels_simd(st->lanes, c0, n, t, yt, sumt)) return;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t c = c0 + i, o = at + r * M + i;
+        const int32_t a = wrap_add(acc[r * lda + i], st->off[size_t(c)]);
+        int32_t v;
+        if (!sum)
+          v = st->rq(a, c);
+        else
+          v = st->rq(a, sdt == DType::U8 ? int32_t(sum[o]) : int32_t(int8_t(sum[o])), c);
+        y[o] = uint8_t(v);  // the low byte: the int8 value for int8 outputs
+      }
   }
 };
 
@@ -207,7 +212,7 @@ struct SinkCtx {
 void sink(void* ctx, int64_t r0, int64_t rows, int64_t c0, int64_t cols, const int32_t* tile,
           int64_t ldt) {
   const auto* s = static_cast<const SinkCtx*>(ctx);
-  for (int64_t r = 0; r < rows; ++r) s->w->row(s->r0 + r0 + r, c0, tile + r * ldt, cols);
+  s->w->tile(s->r0 + r0, rows, c0, tile, ldt, cols);
 }
 
 // n bytes, n small (a few kernel taps of a few channels): overlapping fixed-size copies instead
@@ -337,7 +342,7 @@ void dw_rows_generic(const State& st, const T* x, int64_t r0, int64_t r1, int32_
   for (int64_t r = r0; r < r1; ++r)
     for (int64_t ox = 0; ox < OW; ++ox) {
       dw_pixel(st, x, r / OH, r % OH, ox, acc);
-      out.row(r * OW + ox, 0, acc, st.g.C);
+      out.tile(r * OW + ox, 1, 0, acc, st.g.C, st.g.C);
     }
 }
 
