@@ -31,6 +31,21 @@ const char* onednn_isa_name(dnnl::cpu_isa isa) {
   }
 }
 
+const char* u8s8_path(IgemmIsa isa) {
+  switch (isa) {
+    case IgemmIsa::Avx512Vnni:
+      return "u8 x s8 GEMM, VPDPBUSD zmm, register tile 6 pixels x 64 channels; depthwise: avx512 "
+             "loops over channels";
+    case IgemmIsa::AvxVnni:
+      return "u8 x s8 GEMM, VPDPBUSD ymm (VEX), tile 6 x 16; depthwise: avx2 loops";
+    case IgemmIsa::Avx2:
+      return "no VNNI: u8 / s8 widened to int16, VPMADDWD (exact; VPMADDUBSW would saturate int16), "
+             "tile 4 x 16; depthwise: avx2 loops";
+    default:
+      return "reference loops";
+  }
+}
+
 const char* yes(bool b) {
   return b ? "yes" : "no";
 }
@@ -43,15 +58,21 @@ std::vector<std::pair<std::string, std::string>> kernel_selection() {
   rows.push_back({"CPU features", std::string("avx2 ") + yes(__builtin_cpu_supports("avx2")) +
                                       ", avx512f " + yes(__builtin_cpu_supports("avx512f")) +
                                       ", avx512bw " + yes(__builtin_cpu_supports("avx512bw")) +
+                                      ", avx512vl " + yes(__builtin_cpu_supports("avx512vl")) +
                                       ", avx512_vnni " +
-                                      yes(__builtin_cpu_supports("avx512vnni"))});
+                                      yes(__builtin_cpu_supports("avx512vnni")) + ", avx_vnni " +
+                                      yes(__builtin_cpu_supports("avxvnni"))});
   const IgemmIsa best = igemm_best_isa(), used = igemm_isa();
   std::string gemm = igemm_isa_name(used);
   if (used != best)
     gemm += std::string(" (lowered by ENGINE_ISA; best here: ") + igemm_isa_name(best) + ")";
-  rows.push_back(
-      {"integer GEMM (QConv, QGemm, ...)", gemm + "; ENGINE_ISA=reference|avx2|avx512_vnni"});
-  rows.push_back({"requantization", used == IgemmIsa::Reference ? "reference loops" : "avx2 SIMD"});
+  rows.push_back({"integer GEMM (QConv, QGemm, ...)",
+                   gemm + "; ENGINE_ISA=reference|avx2|avx_vnni|avx512_vnni"});
+  rows.push_back({"INT8 conv, channels-last (NhwcQConv)", u8s8_path(used)});
+  rows.push_back({"requantization", used == IgemmIsa::Reference ? "reference loops"
+                                    : used == IgemmIsa::Avx512Vnni
+                                        ? "avx512 SIMD (channels-last tiles), avx2 SIMD (rows)"
+                                        : "avx2 SIMD"});
   const dnnl_version_t* v = dnnl_version();
   rows.push_back({"float conv / pool / inner product",
                   "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +

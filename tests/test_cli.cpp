@@ -140,8 +140,16 @@ TEST_SUITE("cli") {
     r = run_cli("inspect " + kDemo + " --kernels");
     ::unsetenv("ENGINE_ISA");
     CHECK(r.exit_code == 0);
-    CHECK(r.out.find("integer GEMM (QConv, QGemm, ...)  reference") != std::string::npos);
+    // The row's value (after the label's padding) names the forced path.
+    const size_t row = r.out.find("integer GEMM (QConv, QGemm, ...)");
+    REQUIRE(row != std::string::npos);
+    const std::string line = r.out.substr(row, r.out.find('\n', row) - row);
+    CHECK(line.find("  reference") != std::string::npos);
     CHECK(r.out.find("reference loops") != std::string::npos);
+    ::setenv("ENGINE_ISA", "avx2", 1);
+    r = run_cli("inspect " + kDemo + " --kernels");
+    ::unsetenv("ENGINE_ISA");
+    CHECK(r.out.find("no VNNI: u8 / s8 widened to int16") != std::string::npos);
   }
 
   TEST_CASE("eval scores tied logits as argmax does (lowest class index), not as hits") {

@@ -16,9 +16,11 @@
 // channels, int32 (x - x_zp) * w.
 // Other grouped convs and weights with zero points are not lowered (they stay on QConv).
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <mutex>
 
 #include "backends/onednn/onednn.h"
 #include "backends/registry.h"
@@ -125,6 +127,15 @@ std::shared_ptr<const void> prepare(const InferContext& ctx) {
         for (int64_t t = 0; t < taps; ++t)
           st->wk[size_t((t * C + c) * M + m)] = w[(m * C + c) * taps + t];
     st->gemm = U8s8Weights(K, M, st->wk.data(), M);
+    if (st->gemm.isa() == IgemmIsa::Avx2) {
+      static std::once_flag once;  // said once per process
+      std::call_once(once, [] {
+        std::fprintf(stderr,
+                     "note: no VNNI on this CPU (or ENGINE_ISA=avx2): INT8 convolutions widen u8 x "
+                     "s8 products to int16 (VPMADDWD; exact, no VPMADDUBSW saturation), same "
+                     "results as the VNNI paths, about a third of their speed\n");
+      });
+    }
     const int32_t zp = st->pad;
     for (int64_t m = 0; m < M; ++m) {
       uint32_t colsum = 0;
@@ -319,7 +330,7 @@ template <class T>
                                             int64_t ox, int32_t* acc) {
   const ConvGeom& g = st.g;
   const int64_t C = g.C, IH = g.in[1], IW = g.in[2], KH = g.k[1], KW = g.k[2];
-  uint32_t* a = reinterpret_cast<uint32_t*>(acc);
+  uint32_t* __restrict a = reinterpret_cast<uint32_t*>(acc);
   std::fill(a, a + C, 0u);
   const int32_t zp = st.xzp;
   for (int64_t ky = 0; ky < KH; ++ky) {
@@ -335,15 +346,16 @@ template <class T>
   }
 }
 
+// Always inlined, so the ISA wrappers below compile it for their target.
 template <class T>
-void dw_rows_generic(const State& st, const T* x, int64_t r0, int64_t r1, int32_t* acc,
-                     const Writer& out) {
+[[gnu::always_inline]] inline void dw_rows_generic(const State& st, const T* x, int64_t r0,
+                                                   int64_t r1, int32_t* acc, const Writer& out) {
   const int64_t OH = st.g.out[1], OW = st.g.out[2];
-  for (int64_t r = r0; r < r1; ++r)
-    for (int64_t ox = 0; ox < OW; ++ox) {
-      dw_pixel(st, x, r / OH, r % OH, ox, acc);
-      out.tile(r * OW + ox, 1, 0, acc, st.g.C, st.g.C);
-    }
+  const int64_t C = st.g.C;
+  for (int64_t r = r0; r < r1; ++r) {  // one output row: acc holds OW x C accumulators
+    for (int64_t ox = 0; ox < OW; ++ox) dw_pixel(st, x, r / OH, r % OH, ox, acc + ox * C);
+    out.tile(r * OW, OW, 0, acc, C, C);
+  }
 }
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -367,7 +379,7 @@ void run_depthwise(const State& st, const T* x, const Writer& out, int threads) 
   const IgemmIsa isa = igemm_isa();
 #pragma omp parallel num_threads(std::max(1, threads)) if (threads > 1)
   {
-    std::vector<int32_t> acc(size_t(st.g.C));
+    std::vector<int32_t> acc(size_t(st.g.C * st.g.out[2]));
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < R; ++r) {
 #if defined(__GNUC__) && defined(__x86_64__)

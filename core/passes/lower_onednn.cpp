@@ -74,9 +74,8 @@ bool lowerable_qconv(const Graph& g, const ShapeInfo& s, const Node& n) {
   }
   if (has(n, 9) && !is_rank4_q8(s, n.inputs[9])) return false;
   const Tensor& W = *g.value(w).constant;
-  const int64_t group = n.attrs.get_int("group", 1),
-                C = s.static_shape(n.inputs[0]) ? (*s.static_shape(n.inputs[0]))[1] : -1;
-  return group == 1 || (W.dim(1) == 1 && group == W.dim(0) && group == C);
+  const int64_t group = n.attrs.get_int("group", 1);  // C = group * W.dim(1)
+  return group == 1 || (W.dim(1) == 1 && group == W.dim(0));
 }
 
 bool all_ones(const Node& n, const char* attr) {
