@@ -9,6 +9,7 @@
 // column n (per-column b scales / zero points; a and y are per tensor).
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "ops/ops.h"
@@ -149,6 +150,34 @@ void qgemm_infer(InferContext& ctx, Kind kind) {
   ctx.set_output(0, out, p.out);
 }
 
+// b - b_zp[n] as int16 in [K, N] layout (transposed when stored [N, K]), for every matrix of B.
+std::vector<int16_t> b_minus_zp(const Tensor& B, const Plan& p, const std::vector<int32_t>& bzp) {
+  const int64_t K = p.K, N = p.N;
+  std::vector<int16_t> b16(size_t(B.numel()));
+  dispatch_q8(B.dtype(), [&](auto tb) {
+    const auto* b = B.data<decltype(tb)>();
+    for (int64_t mat = 0; mat < B.numel() / std::max<int64_t>(1, K * N); ++mat)
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t n = 0; n < N; ++n) {
+          const int64_t src = mat * K * N + (p.trans_b ? n * K + k : k * N + n);
+          b16[size_t(mat * K * N + k * N + n)] = int16_t(b[src] - bzp[size_t(n)]);
+        }
+  });
+  return b16;
+}
+
+// Built once per plan when B and its zero points are constants (weights): b - b_zp, converted
+// and transposed once instead of at every run.
+std::shared_ptr<const void> qgemm_prepare(const InferContext& ctx, Kind kind) {
+  const Slots s = slots(kind);
+  const Tensor* B = ctx.value_or_null(s.b);
+  if (!B || (ctx.has_input(s.b_zp) && !ctx.value_or_null(s.b_zp))) return nullptr;
+  const Plan p = plan_of(kind, ctx.node(), ctx.shape(s.a), B->shape());
+  const Tensor* zp = ctx.has_input(s.b_zp) ? ctx.value_or_null(s.b_zp) : nullptr;
+  return std::make_shared<const std::vector<int16_t>>(
+      b_minus_zp(*B, p, zero_points_of(zp, p.N, kind_name(kind), "b_zero_point")));
+}
+
 void qgemm_kernel(KernelContext& kc, Kind kind) {
   const char* op = kind_name(kind);
   const Slots s = slots(kind);
@@ -162,21 +191,17 @@ void qgemm_kernel(KernelContext& kc, Kind kind) {
   const auto opt = [&](int i) { return kc.has_input(i) ? &kc.in(i) : nullptr; };
   const int32_t azp = zero_points_of(opt(s.a_zp), 1, op, "a_zero_point")[0];
   const std::vector<int32_t> bzp = zero_points_of(opt(s.b_zp), N, op, "b_zero_point");
-  // a - a_zp, and b - b_zp[n] in [K, N] layout (transposed when stored [N, K]).
-  std::vector<int16_t> a16(size_t(A.numel())), b16(size_t(B.numel()));
+  // a - a_zp, and b - b_zp[n] in [K, N] layout (prepared once when B is a constant).
+  std::vector<int16_t> a16(size_t(A.numel()));
   dispatch_q8(A.dtype(), [&](auto ta) {
     const auto* a = A.data<decltype(ta)>();
     for (int64_t i = 0; i < A.numel(); ++i) a16[size_t(i)] = int16_t(a[i] - azp);
   });
-  dispatch_q8(B.dtype(), [&](auto tb) {
-    const auto* b = B.data<decltype(tb)>();
-    for (int64_t mat = 0; mat < B.numel() / std::max<int64_t>(1, K * N); ++mat)
-      for (int64_t k = 0; k < K; ++k)
-        for (int64_t n = 0; n < N; ++n) {
-          const int64_t src = mat * K * N + (p.trans_b ? n * K + k : k * N + n);
-          b16[size_t(mat * K * N + k * N + n)] = int16_t(b[src] - bzp[size_t(n)]);
-        }
-  });
+  const auto* prepared = static_cast<const std::vector<int16_t>*>(kc.state);
+  std::vector<int16_t> own;
+  if (!prepared) own = b_minus_zp(B, p, bzp);
+  const std::vector<int16_t>& b16 = prepared ? *prepared : own;
+  ENGINE_CHECK(int64_t(b16.size()) == B.numel(), op, ": weights do not match the prepared plan");
 
   OutputWriter out;
   out.y = &Y;
@@ -217,6 +242,7 @@ void add_qgemm(OpRegistry& r, Kind kind, const char* domain) {
   if (kind == Kind::QGemm) s.validate = validate_requant_attrs;
   s.infer = [kind](InferContext& ctx) { qgemm_infer(ctx, kind); };
   s.kernel = [kind](KernelContext& kc) { qgemm_kernel(kc, kind); };
+  s.prepare = [kind](const InferContext& ctx) { return qgemm_prepare(ctx, kind); };
   r.add(std::move(s));
 }
 
