@@ -39,7 +39,8 @@ const char* u8s8_path(IgemmIsa isa) {
     case IgemmIsa::AvxVnni:
       return "u8 x s8 GEMM, VPDPBUSD ymm (VEX), tile 6 x 16; depthwise: avx2 loops";
     case IgemmIsa::Avx2:
-      return "no VNNI: u8 / s8 widened to int16, VPMADDWD (exact; VPMADDUBSW would saturate int16), "
+      return "no VNNI: u8 / s8 widened to int16, VPMADDWD (exact; VPMADDUBSW would saturate "
+             "int16), "
              "tile 4 x 16; depthwise: avx2 loops";
     default:
       return "reference loops";
@@ -59,15 +60,14 @@ std::vector<std::pair<std::string, std::string>> kernel_selection() {
                                       ", avx512f " + yes(__builtin_cpu_supports("avx512f")) +
                                       ", avx512bw " + yes(__builtin_cpu_supports("avx512bw")) +
                                       ", avx512vl " + yes(__builtin_cpu_supports("avx512vl")) +
-                                      ", avx512_vnni " +
-                                      yes(__builtin_cpu_supports("avx512vnni")) + ", avx_vnni " +
-                                      yes(__builtin_cpu_supports("avxvnni"))});
+                                      ", avx512_vnni " + yes(__builtin_cpu_supports("avx512vnni")) +
+                                      ", avx_vnni " + yes(__builtin_cpu_supports("avxvnni"))});
   const IgemmIsa best = igemm_best_isa(), used = igemm_isa();
   std::string gemm = igemm_isa_name(used);
   if (used != best)
     gemm += std::string(" (lowered by ENGINE_ISA; best here: ") + igemm_isa_name(best) + ")";
   rows.push_back({"integer GEMM (QConv, QGemm, ...)",
-                   gemm + "; ENGINE_ISA=reference|avx2|avx_vnni|avx512_vnni"});
+                  gemm + "; ENGINE_ISA=reference|avx2|avx_vnni|avx512_vnni"});
   rows.push_back({"INT8 conv, channels-last (NhwcQConv)", u8s8_path(used)});
   rows.push_back({"requantization", used == IgemmIsa::Reference ? "reference loops"
                                     : used == IgemmIsa::Avx512Vnni

@@ -18,8 +18,8 @@ constexpr long kIters = 200'000'000 / 12;  // 12 instructions per iteration
 // 12 independent accumulator chains hide the instruction latency.
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) int zmm_loop(long iters) {
   __m512i a = _mm512_set1_epi8(1), b = _mm512_set1_epi8(2);
-  __m512i s0 = a, s1 = a, s2 = a, s3 = a, s4 = a, s5 = a, s6 = a, s7 = a, s8 = a, s9 = a,
-          s10 = a, s11 = a;
+  __m512i s0 = a, s1 = a, s2 = a, s3 = a, s4 = a, s5 = a, s6 = a, s7 = a, s8 = a, s9 = a, s10 = a,
+          s11 = a;
   for (long i = 0; i < iters; ++i) {
     asm volatile(
         "vpdpbusd %[b], %[a], %[s0]\n\tvpdpbusd %[b], %[a], %[s1]\n\t"
@@ -28,9 +28,9 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) int zmm_loop(long iters) 
         "vpdpbusd %[b], %[a], %[s6]\n\tvpdpbusd %[b], %[a], %[s7]\n\t"
         "vpdpbusd %[b], %[a], %[s8]\n\tvpdpbusd %[b], %[a], %[s9]\n\t"
         "vpdpbusd %[b], %[a], %[s10]\n\tvpdpbusd %[b], %[a], %[s11]"
-        : [s0] "+v"(s0), [s1] "+v"(s1), [s2] "+v"(s2), [s3] "+v"(s3), [s4] "+v"(s4),
-          [s5] "+v"(s5), [s6] "+v"(s6), [s7] "+v"(s7), [s8] "+v"(s8), [s9] "+v"(s9),
-          [s10] "+v"(s10), [s11] "+v"(s11)
+        : [s0] "+v"(s0), [s1] "+v"(s1), [s2] "+v"(s2), [s3] "+v"(s3), [s4] "+v"(s4), [s5] "+v"(s5),
+          [s6] "+v"(s6), [s7] "+v"(s7), [s8] "+v"(s8), [s9] "+v"(s9), [s10] "+v"(s10),
+          [s11] "+v"(s11)
         : [a] "v"(a), [b] "v"(b));
   }
   __m512i t = _mm512_add_epi32(_mm512_add_epi32(s0, s1), _mm512_add_epi32(s2, s3));
@@ -43,8 +43,8 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) int zmm_loop(long iters) 
 
 __attribute__((target("avx2,avxvnni"))) int ymm_loop(long iters) {
   __m256i a = _mm256_set1_epi8(1), b = _mm256_set1_epi8(2);
-  __m256i s0 = a, s1 = a, s2 = a, s3 = a, s4 = a, s5 = a, s6 = a, s7 = a, s8 = a, s9 = a,
-          s10 = a, s11 = a;
+  __m256i s0 = a, s1 = a, s2 = a, s3 = a, s4 = a, s5 = a, s6 = a, s7 = a, s8 = a, s9 = a, s10 = a,
+          s11 = a;
   for (long i = 0; i < iters; ++i) {
     asm volatile(
         "%{vex%} vpdpbusd %[b], %[a], %[s0]\n\t%{vex%} vpdpbusd %[b], %[a], %[s1]\n\t"
@@ -53,9 +53,9 @@ __attribute__((target("avx2,avxvnni"))) int ymm_loop(long iters) {
         "%{vex%} vpdpbusd %[b], %[a], %[s6]\n\t%{vex%} vpdpbusd %[b], %[a], %[s7]\n\t"
         "%{vex%} vpdpbusd %[b], %[a], %[s8]\n\t%{vex%} vpdpbusd %[b], %[a], %[s9]\n\t"
         "%{vex%} vpdpbusd %[b], %[a], %[s10]\n\t%{vex%} vpdpbusd %[b], %[a], %[s11]"
-        : [s0] "+x"(s0), [s1] "+x"(s1), [s2] "+x"(s2), [s3] "+x"(s3), [s4] "+x"(s4),
-          [s5] "+x"(s5), [s6] "+x"(s6), [s7] "+x"(s7), [s8] "+x"(s8), [s9] "+x"(s9),
-          [s10] "+x"(s10), [s11] "+x"(s11)
+        : [s0] "+x"(s0), [s1] "+x"(s1), [s2] "+x"(s2), [s3] "+x"(s3), [s4] "+x"(s4), [s5] "+x"(s5),
+          [s6] "+x"(s6), [s7] "+x"(s7), [s8] "+x"(s8), [s9] "+x"(s9), [s10] "+x"(s10),
+          [s11] "+x"(s11)
         : [a] "x"(a), [b] "x"(b));
   }
   __m256i t = _mm256_add_epi32(_mm256_add_epi32(s0, s1), _mm256_add_epi32(s2, s3));

@@ -376,23 +376,16 @@ void check_large_convs() {
 
 // ---- NhwcQConv (backends/x86): channels-last, bit-exact with the naive loop
 
-// NCHW-ordered values of an [N, C, S] tensor in NHWC order, and back.
-std::vector<int32_t> nchw_to_nhwc_vals(const std::vector<int32_t>& v, int64_t N, int64_t C,
-                                       int64_t S) {
+// The values of an [N, C, S] tensor (NCHW order) in NHWC order, or back (to_nhwc = false).
+std::vector<int32_t> transpose_vals(const std::vector<int32_t>& v, int64_t N, int64_t C, int64_t S,
+                                    bool to_nhwc) {
   std::vector<int32_t> r(v.size());
   for (int64_t n = 0; n < N; ++n)
     for (int64_t c = 0; c < C; ++c)
-      for (int64_t p = 0; p < S; ++p)
-        r[size_t((n * S + p) * C + c)] = v[size_t((n * C + c) * S + p)];
-  return r;
-}
-std::vector<int32_t> nhwc_to_nchw_vals(const std::vector<int32_t>& v, int64_t N, int64_t C,
-                                       int64_t S) {
-  std::vector<int32_t> r(v.size());
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t p = 0; p < S; ++p)
-        r[size_t((n * C + c) * S + p)] = v[size_t((n * S + p) * C + c)];
+      for (int64_t p = 0; p < S; ++p) {
+        const size_t nchw = size_t((n * C + c) * S + p), nhwc = size_t((n * S + p) * C + c);
+        r[to_nhwc ? nhwc : nchw] = v[to_nhwc ? nchw : nhwc];
+      }
   return r;
 }
 
@@ -402,13 +395,13 @@ int64_t nhwc_mismatches(const ConvCase& c, const ConvData& D, int vec1) {
   const std::vector<int32_t> want = naive_conv(c, D, false);
   std::vector<Tensor> in = conv_inputs(c, D, vec1);
   const int64_t H = c.in[0], W = c.in[1], OH = D.out[0], OW = D.out[1];
-  in[0] = ints(c.xt, {c.N, H, W, c.C}, nchw_to_nhwc_vals(D.x, c.N, c.C, H * W));
-  if (c.sum) in[9] = ints(c.st, {c.N, OH, OW, c.M}, nchw_to_nhwc_vals(D.sum, c.N, c.M, OH * OW));
+  in[0] = ints(c.xt, {c.N, H, W, c.C}, transpose_vals(D.x, c.N, c.C, H * W, true));
+  if (c.sum) in[9] = ints(c.st, {c.N, OH, OW, c.M}, transpose_vals(D.sum, c.N, c.M, OH * OW, true));
   const Tensor y =
       run_node(engine_registry(), qconv_node(conv_attrs(c, D, true), "NhwcQConv"), in)[0];
   REQUIRE(y.dtype() == c.yt);
   REQUIRE(y.shape() == Dims({c.N, OH, OW, c.M}));
-  const std::vector<int32_t> got = nhwc_to_nchw_vals(values(y), c.N, c.M, OH * OW);
+  const std::vector<int32_t> got = transpose_vals(values(y), c.N, c.M, OH * OW, false);
   int64_t bad = 0;
   for (size_t i = 0; i < want.size(); ++i) bad += got[i] != want[i];
   return bad;

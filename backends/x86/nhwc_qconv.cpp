@@ -192,7 +192,7 @@ struct Writer {
   uint8_t* y;
   const uint8_t* sum;
   Q8Type yt, sumt;
-  DType ydt, sdt;
+  DType sdt;
 
   void tile(int64_t pixel, int64_t rows, int64_t c0, const int32_t* acc, int64_t lda,
             int64_t n) const {
@@ -411,9 +411,8 @@ void kernel(KernelContext& kc) {
                " differs from the prepared plan");
   if (Y.numel() == 0) return;
   const IgemmIsa isa = igemm_isa();  // throws on a bad ENGINE_ISA here, outside parallel regions
-  Writer out{
-      st,       static_cast<uint8_t*>(Y.raw()), nullptr, q8type(Y.dtype()), Q8Type::None, Y.dtype(),
-      DType::U8};
+  Writer out{st,       static_cast<uint8_t*>(Y.raw()), nullptr, q8type(Y.dtype()), Q8Type::None,
+             DType::U8};
   if (st->has_sum) {
     const Tensor& S = kc.in(9);
     ENGINE_CHECK(S.shape() == Y.shape(), kOp, ": sum must have the output shape");

@@ -172,16 +172,13 @@ U8s8Weights::U8s8Weights(int64_t K, int64_t M, const int8_t* w, int64_t ldw)
   if (isa_ == IgemmIsa::Reference) {
     plain_.resize(size_t(K * M));
     for (int64_t k = 0; k < K; ++k) std::copy(w + k * ldw, w + k * ldw + M, &plain_[size_t(k * M)]);
-    panel_ = 64;
     for (int64_t c = 64; c < M; c += 64) panel_start_.push_back(c);
     panel_start_.push_back(M);
     return;
   }
   const Path p = path_for(isa_);
-  lane_ = p.lane;
-  panel_ = int64_t(p.lane) * p.nv;
-  const int64_t Mp = round_up(M, lane_);
-  for (int64_t c = panel_; c < Mp; c += panel_) panel_start_.push_back(c);
+  const int64_t panel = int64_t(p.lane) * p.nv, Mp = round_up(M, p.lane);
+  for (int64_t c = panel; c < Mp; c += panel) panel_start_.push_back(c);
   panel_start_.push_back(Mp);
   packed_.assign(size_t(Kp_ * Mp), 0);
   for (size_t pi = 0; pi + 1 < panel_start_.size(); ++pi) {

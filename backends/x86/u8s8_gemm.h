@@ -41,11 +41,10 @@ class U8s8Weights {
   int64_t panels() const { return int64_t(panel_start_.size()) - 1; }
   int64_t panel_begin(int64_t p) const { return panel_start_[size_t(p)]; }
   int64_t panel_end(int64_t p) const { return std::min(panel_start_[size_t(p) + 1], M_); }
-  int64_t max_panel() const { return panel_; }
 
  private:
   friend class U8s8Gemm;
-  int64_t K_ = 0, Kp_ = 0, M_ = 0, panel_ = 1, lane_ = 1;
+  int64_t K_ = 0, Kp_ = 0, M_ = 0;
   IgemmIsa isa_ = IgemmIsa::Reference;
   std::vector<int64_t> panel_start_{0};  // column of each panel; the last entry: padded M
   std::vector<int8_t> packed_;           // SIMD paths
