@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "quant/fixedpoint.h"
 
@@ -46,6 +47,28 @@ struct ChannelLanes {
                 *under = nullptr, *mask = nullptr, *half = nullptr;
   const float* m = nullptr;
   RequantRow common;
+};
+
+// Owns the per-channel arrays of a ChannelLanes, padded by 16 channels: built from each channel's
+// RequantRow (its bias is not used: off[c], wrapping, carries the bias) and the sum / range
+// constants of rows[0]. Movable (the arrays move with it), not copyable.
+class ChannelLaneTables {
+ public:
+  ChannelLaneTables() = default;
+  ChannelLaneTables(const std::vector<RequantRow>& rows, const std::vector<int32_t>& off);
+  ChannelLaneTables(ChannelLaneTables&&) = default;
+  ChannelLaneTables& operator=(ChannelLaneTables&&) = default;
+  ChannelLaneTables(const ChannelLaneTables&) = delete;
+  ChannelLaneTables& operator=(const ChannelLaneTables&) = delete;
+  const ChannelLanes& lanes() const { return lanes_; }
+  // False when a fixed multiplier is one the SIMD code does not take (FixedLane::ok).
+  bool simd() const { return simd_; }
+
+ private:
+  std::vector<int32_t> off_, q_, lsh_, rsh_, over_, under_, mask_, half_;
+  std::vector<float> m_;
+  ChannelLanes lanes_;
+  bool simd_ = true;
 };
 
 // A tile of accumulators: `rows` rows of channels [c0, c0 + n), row r at acc + r * lda; its

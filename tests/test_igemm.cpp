@@ -247,6 +247,78 @@ TEST_CASE("requant_row_simd equals the scalar requantization (fixed / float, sum
   }
 }
 
+TEST_CASE("requant_channels_simd equals the scalar requantization per channel (tiles, edges)") {
+  RestoreIsa restore;
+  std::mt19937 rng(29);
+  std::uniform_real_distribution<double> logm(-36.0, 6.0);
+  for (IgemmIsa isa : supported_isas()) {
+    INFO("path ", std::string(igemm_isa_name(isa)));
+    set_igemm_isa_for_testing(isa);
+    int64_t simd_tiles = 0;
+    for (int t = 0; t < 1500; ++t) {
+      const int64_t M = 1 + int64_t(rng() % 70), rows = 1 + int64_t(rng() % 7);
+      const int64_t c0 = int64_t(rng() % uint32_t(M)), n = 1 + int64_t(rng() % uint32_t(M - c0));
+      const bool fixed = t % 2 == 0;
+      const int bits = t % 7 == 3 ? int(1 + rng() % 31) : 31;
+      const Q8Type yt = rng() % 2 ? Q8Type::U8 : Q8Type::I8;
+      const int32_t cmin = yt == Q8Type::U8 ? 0 : -128, cmax = yt == Q8Type::U8 ? 255 : 127;
+      const Q8Type st = rng() % 3 == 0 ? Q8Type::None : rng() % 2 ? Q8Type::U8 : Q8Type::I8;
+      RequantRow common;
+      common.fixed = fixed;
+      common.lo = cmin + int32_t(rng() % 3 == 0 ? rng() % 40 : 0);
+      common.hi = cmax - int32_t(rng() % 3 == 0 ? rng() % 40 : 0);
+      common.zp = cmin + int32_t(rng() % uint32_t(cmax - cmin + 1));
+      const double sm = std::exp2(logm(rng) / 4);
+      common.sum_fm = quant::decompose_multiplier(sm, bits);
+      common.sum_m = float(sm);
+      common.sum_zp = st == Q8Type::I8 ? int32_t(rng() % 256) - 128 : int32_t(rng() % 256);
+      // Per channel: a multiplier (one range per tile: all below 1, or some above) and a bias.
+      const double top = rng() % 2 ? 0.0 : 6.0;
+      std::uniform_real_distribution<double> lm(-36.0, top);
+      std::vector<RequantRow> rr(size_t(M), common);
+      std::vector<int32_t> off(static_cast<size_t>(M));
+      for (int64_t c = 0; c < M; ++c) {
+        const double m = std::exp2(lm(rng));
+        rr[size_t(c)].fm = quant::decompose_multiplier(rng() % 53 == 0 ? 0.0 : m, bits);
+        rr[size_t(c)].m = float(m);
+        off[size_t(c)] = t % 5 == 0 ? int32_t(rng()) : int32_t(rng() % 20001) - 10000;
+      }
+      const ChannelLaneTables lanes(rr, off);
+      const int64_t lda = n + int64_t(rng() % 3), ldy = n + 1 + int64_t(rng() % 3);
+      std::vector<int32_t> acc(size_t(rows * lda));
+      for (int32_t& a : acc) a = random_acc(rng);
+      std::vector<uint8_t> sum(size_t(rows * ldy)), y(size_t(rows * ldy), 0xAB);
+      for (uint8_t& v : sum) v = uint8_t(rng());
+      ChannelTile tile;
+      tile.acc = acc.data(), tile.lda = lda, tile.rows = rows, tile.y = y.data(), tile.ldy = ldy;
+      tile.sum = st == Q8Type::None ? nullptr : sum.data();
+      const bool done = lanes.simd() && requant_channels_simd(lanes.lanes(), c0, n, tile, yt, st);
+      CHECK(done == (isa != IgemmIsa::Reference));
+      if (!done) continue;
+      ++simd_tiles;
+      for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t i = n; i < ldy; ++i) CHECK(y[size_t(r * ldy + i)] == 0xAB);
+        for (int64_t i = 0; i < n; ++i) {
+          RequantRow want_row = rr[size_t(c0 + i)];
+          want_row.bias = off[size_t(c0 + i)];
+          const uint8_t sb = sum[size_t(r * ldy + i)];
+          const int32_t s = st == Q8Type::I8 ? int32_t(int8_t(sb)) : int32_t(sb);
+          const int32_t a = acc[size_t(r * lda + i)];
+          const int32_t want = scalar_requant(want_row, a, st != Q8Type::None, s);
+          const uint8_t yb = y[size_t(r * ldy + i)];
+          const int32_t got = yt == Q8Type::U8 ? int32_t(yb) : int32_t(int8_t(yb));
+          if (got != want) {
+            INFO("fixed=", fixed, " channel=", c0 + i, " q=", want_row.fm.q,
+                 " exp=", want_row.fm.exp, " acc=", a, " off=", want_row.bias, " sum=", s);
+            CHECK(got == want);
+          }
+        }
+      }
+    }
+    if (isa != IgemmIsa::Reference) CHECK(simd_tiles > 1400);
+  }
+}
+
 TEST_CASE("igemm timing (run with --no-skip)" * doctest::skip()) {
   RestoreIsa restore;
   struct Shape {

@@ -12,8 +12,9 @@
 // point. sum_k (x - x_zp) * w = sum_k x * w - x_zp * colsum(w), so the per-channel constant
 // bias - x_zp * colsum(w) (wrapping int32) is added before requantization, which runs on each
 // finished register tile (ops/irequant.h, per-channel lanes).
-// Depthwise (one input channel per group, M == C): direct loops over the taps, vectorized over
-// channels, int32 (x - x_zp) * w.
+// Depthwise (one input channel per group, M == C): per output pixel, loops over the taps
+// vectorized over channels, int32 x * w (x_zp * sum(w) folded into the bias); padding taps read a
+// row of zero points.
 // Other grouped convs and weights with zero points are not lowered (they stay on QConv).
 #include <algorithm>
 #include <cstdio>
@@ -21,12 +22,17 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <type_traits>
 
 #include "backends/onednn/onednn.h"
 #include "backends/registry.h"
 #include "backends/x86/u8s8_gemm.h"
 #include "ops/conv_geom.h"
 #include "ops/qgemm_core.h"
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace engine::x86 {
 namespace {
@@ -80,13 +86,12 @@ struct State {
   std::vector<int8_t> wk;     // group 1: K x M, k = (ky * KW + kx) * C + c
   U8s8Weights gemm;           // wk packed for the path in use at prepare
   std::vector<int32_t> dw_w;  // depthwise: taps x C
+  std::vector<uint8_t> zrow;  // depthwise: an input row of zero points (x's type), for padding
   // Requantization: scalar (ChannelRequant) and per-channel SIMD lanes, padded by 16 channels.
   ChannelRequant rq;
   bool has_sum = false;
-  std::vector<int32_t> off, q, lsh, rsh, over, under, mask, half;
-  std::vector<float> m;
-  ChannelLanes lanes;
-  bool simd = true;
+  std::vector<int32_t> off;
+  ChannelLaneTables lanes;
 };
 
 std::shared_ptr<const void> prepare(const InferContext& ctx) {
@@ -115,10 +120,15 @@ std::shared_ptr<const void> prepare(const InferContext& ctx) {
   const size_t padded = size_t(M + 16);
   st->off.assign(padded, 0);
   if (st->dw) {
-    st->dw_w.resize(size_t(taps * C));
+    st->dw_w.assign(size_t(taps * C + 16), 0);  // SIMD weight rows read up to 16 past C
     for (int64_t c = 0; c < C; ++c)
       for (int64_t t = 0; t < taps; ++t) st->dw_w[size_t(t * C + c)] = w[c * taps + t];
-    std::copy(bias.begin(), bias.end(), st->off.begin());
+    st->zrow.assign(size_t(g.in[2] * C + 64), uint8_t(st->xzp));
+    for (int64_t c = 0; c < C; ++c) {  // off = bias - x_zp * sum_t w (wrapping)
+      uint32_t wsum = 0;
+      for (int64_t t = 0; t < taps; ++t) wsum += uint32_t(st->dw_w[size_t(t * C + c)]);
+      st->off[size_t(c)] = int32_t(uint32_t(bias[size_t(c)]) - uint32_t(st->xzp) * wsum);
+    }
   } else {
     const int64_t K = taps * C;
     st->wk.resize(size_t(K * M));
@@ -157,31 +167,9 @@ std::shared_ptr<const void> prepare(const InferContext& ctx) {
   if (st->has_sum)
     st->rq.set_sum(scales_of(constant(ctx, 10, "sum_scale"), 1, kOp, "sum_scale", false)[0],
                    zero_points_of(single(11), 1, kOp, "sum_zero_point")[0], ys);
-  const bool fixed = ra.mode == quant::RequantMode::Fixed;
-  for (auto* v : {&st->q, &st->lsh, &st->rsh, &st->under, &st->mask, &st->half})
-    v->assign(padded, 0);
-  st->over.assign(padded, std::numeric_limits<int32_t>::max());
-  st->m.assign(padded, 0.0f);
-  ChannelLanes& L = st->lanes;
-  L.fixed = fixed;
-  L.common = st->rq.row(0, 0);
-  for (int64_t c = 0; c < M; ++c) {
-    const RequantRow r = st->rq.row(c, 0);
-    if (!fixed) {
-      st->m[size_t(c)] = r.m;
-      continue;
-    }
-    const FixedLane l = fixed_lane(r.fm);
-    st->simd = st->simd && l.ok;
-    const size_t i = size_t(c);
-    st->q[i] = l.q, st->lsh[i] = l.lsh, st->rsh[i] = l.rsh, st->over[i] = l.over;
-    st->under[i] = l.under, st->mask[i] = l.mask, st->half[i] = l.half;
-    L.any_left = L.any_left || l.lsh > 0;
-    L.any_right = L.any_right || l.rsh > 0;
-  }
-  L.off = st->off.data(), L.q = st->q.data(), L.lsh = st->lsh.data(), L.rsh = st->rsh.data();
-  L.over = st->over.data(), L.under = st->under.data(), L.mask = st->mask.data();
-  L.half = st->half.data(), L.m = st->m.data();
+  std::vector<RequantRow> rows(static_cast<size_t>(M));
+  for (int64_t c = 0; c < M; ++c) rows[size_t(c)] = st->rq.row(c, 0);
+  st->lanes = ChannelLaneTables(rows, st->off);
   return st;
 }
 
@@ -200,7 +188,7 @@ struct Writer {
     ChannelTile t;
     t.acc = acc, t.lda = lda, t.rows = rows, t.y = y + at, t.ldy = M;
     t.sum = sum ? sum + at : nullptr;
-    if (st->simd && requant_channels_simd(st->lanes, c0, n, t, yt, sumt)) return;
+    if (st->lanes.simd() && requant_channels_simd(st->lanes.lanes(), c0, n, t, yt, sumt)) return;
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t i = 0; i < n; ++i) {
         const int64_t c = c0 + i, o = at + r * M + i;
@@ -324,52 +312,161 @@ void run_gemm(const State& st, const U8s8Weights& w, const uint8_t* x, const Wri
   }
 }
 
-// Depthwise: one output pixel, all channels: acc[c] = sum over valid taps (x - x_zp) * w.
-template <class T>
-[[gnu::always_inline]] inline void dw_pixel(const State& st, const T* x, int64_t n, int64_t oy,
-                                            int64_t ox, int32_t* acc) {
-  const ConvGeom& g = st.g;
-  const int64_t C = g.C, IH = g.in[1], IW = g.in[2], KH = g.k[1], KW = g.k[2];
-  uint32_t* __restrict a = reinterpret_cast<uint32_t*>(acc);
-  std::fill(a, a + C, 0u);
-  const int32_t zp = st.xzp;
-  for (int64_t ky = 0; ky < KH; ++ky) {
-    const int64_t iy = oy * g.s[1] - g.pb[1] + ky * g.d[1];
-    if (iy < 0 || iy >= IH) continue;
-    for (int64_t kx = 0; kx < KW; ++kx) {
-      const int64_t ix = ox * g.s[2] - g.pb[2] + kx * g.d[2];
-      if (ix < 0 || ix >= IW) continue;
-      const T* __restrict src = x + ((n * IH + iy) * IW + ix) * C;
-      const int32_t* __restrict w = st.dw_w.data() + (ky * KW + kx) * C;
-      for (int64_t c = 0; c < C; ++c) a[c] += uint32_t((int32_t(src[c]) - zp) * w[c]);
-    }
+// Depthwise. acc[c] = sum over taps of x * w; the zero point term -x_zp * sum_t w[t][c] is folded
+// into off[c], and taps in the padding read zero points ((x_zp - x_zp) * w = 0, as the
+// reference). Work unit: one output row x one block of L channels. The block's weights stay in
+// registers; each output pixel is one widening load, one multiply and one add per tap; the
+// block's OW x L accumulators (in L1) are requantized together.
+//
+// Ops: L lanes of int32. load_x(p, n) widens n <= L input values (n < L: the channel tail),
+// load_w(p) reads L weights (the weight rows are padded), madd(acc, x, w) = acc + x * w wrapping
+// (|x * w| <= 32640), store(p, v) writes L accumulators.
+//
+// dw_block / dw_row are always inlined into the ISA wrappers below; -Wpsabi would warn about the
+// vector-returning Ops calls in their own (never emitted) bodies.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
+struct DwScalar {
+  static constexpr int L = 1;
+  using V = uint32_t;
+  static V zero() { return 0; }
+  template <class T>
+  static V load_x(const T* p, int64_t) {
+    return uint32_t(int32_t(*p));
   }
+  static V load_w(const int32_t* p) { return uint32_t(*p); }
+  static V madd(V a, V x, V w) { return a + x * w; }
+  static void store(int32_t* p, V v) { *p = int32_t(v); }
+};
+
+template <class Ops, class T, int KH, int KW>
+[[gnu::always_inline]] inline void dw_block(const State& st, const T* x, int64_t r, int64_t c,
+                                            int32_t* tile, const Writer& out) {
+  using V = typename Ops::V;
+  constexpr int L = Ops::L;
+  const ConvGeom& g = st.g;
+  const int64_t C = g.C, IH = g.in[1], IW = g.in[2], OH = g.out[1], OW = g.out[2];
+  const int64_t kh = KH ? KH : g.k[1], kw = KW ? KW : g.k[2];
+  const int64_t sx = g.s[2], dx = g.d[2], px = g.pb[2], n = std::min<int64_t>(L, C - c);
+  const T* zrow = reinterpret_cast<const T*>(st.zrow.data());  // IW x C zero points
+  // Weights in registers for fixed kernel sizes (a lambda would not inherit the ISA target).
+  constexpr bool kRegs = KH * KW > 0;
+  V wr[kRegs ? KH * KW : 1];
+  if constexpr (kRegs)
+    for (int t = 0; t < KH * KW; ++t) wr[t] = Ops::load_w(st.dw_w.data() + t * C + c);
+#define ENGINE_DW_WEIGHT(t) (kRegs ? wr[kRegs ? (t) : 0] : Ops::load_w(st.dw_w.data() + (t)*C + c))
+  const int64_t b = r / OH, oy = r % OH;
+  constexpr int kMaxRows = 16;
+  const T* rows_fixed[kMaxRows];
+  std::vector<const T*> rows_dyn;
+  const T** rows = rows_fixed;
+  if (kh > kMaxRows) rows_dyn.resize(size_t(kh)), rows = rows_dyn.data();
+  for (int64_t ky = 0; ky < kh; ++ky) {
+    const int64_t iy = oy * g.s[1] - g.pb[1] + ky * g.d[1];
+    rows[ky] = (iy >= 0 && iy < IH ? x + (b * IH + iy) * IW * C : zrow) + c;
+  }
+  for (int64_t ox = 0; ox < OW; ++ox) {
+    const int64_t ix0 = ox * sx - px;
+    V acc = Ops::zero();
+    if (ix0 >= 0 && ix0 + (kw - 1) * dx < IW) {
+      for (int64_t ky = 0; ky < kh; ++ky)
+        for (int64_t kx = 0; kx < kw; ++kx)
+          acc = Ops::madd(acc, Ops::load_x(rows[ky] + (ix0 + kx * dx) * C, n),
+                          ENGINE_DW_WEIGHT(ky * kw + kx));
+    } else {
+      for (int64_t ky = 0; ky < kh; ++ky)
+        for (int64_t kx = 0; kx < kw; ++kx) {
+          const int64_t ix = ix0 + kx * dx;
+          const T* p = ix >= 0 && ix < IW ? rows[ky] + ix * C : zrow + c;
+          acc = Ops::madd(acc, Ops::load_x(p, n), ENGINE_DW_WEIGHT(ky * kw + kx));
+        }
+    }
+    Ops::store(tile + ox * L, acc);
+  }
+  out.tile(r * OW, OW, c, tile, L, n);
+#undef ENGINE_DW_WEIGHT
 }
 
-// Always inlined, so the ISA wrappers below compile it for their target.
-template <class T>
-[[gnu::always_inline]] inline void dw_rows_generic(const State& st, const T* x, int64_t r0,
-                                                   int64_t r1, int32_t* acc, const Writer& out) {
-  const int64_t OH = st.g.out[1], OW = st.g.out[2];
-  const int64_t C = st.g.C;
-  for (int64_t r = r0; r < r1; ++r) {  // one output row: acc holds OW x C accumulators
-    for (int64_t ox = 0; ox < OW; ++ox) dw_pixel(st, x, r / OH, r % OH, ox, acc + ox * C);
-    out.tile(r * OW, OW, 0, acc, C, C);
+// One output row, all channel blocks; 3x3 and 5x5 kernels get unrolled tap loops.
+template <class Ops, class T>
+[[gnu::always_inline]] inline void dw_row(const State& st, const T* x, int64_t r, int32_t* tile,
+                                          const Writer& out) {
+  const int64_t KH = st.g.k[1], KW = st.g.k[2];
+  for (int64_t c = 0; c < st.g.C; c += Ops::L) {
+    if (KH == 3 && KW == 3)
+      dw_block<Ops, T, 3, 3>(st, x, r, c, tile, out);
+    else if (KH == 5 && KW == 5)
+      dw_block<Ops, T, 5, 5>(st, x, r, c, tile, out);
+    else
+      dw_block<Ops, T, 0, 0>(st, x, r, c, tile, out);
   }
 }
 
 #if defined(__GNUC__) && defined(__x86_64__)
+#define ENGINE_DW_AVX2 __attribute__((target("avx2")))
+#define ENGINE_DW_AVX512 __attribute__((target("avx2,avx512f,avx512bw,avx512vl")))
+
+// 8 lanes: VPMOVZXBD / VPMOVSXBD, VPMULLD, VPADDD; a channel tail goes through a copy.
+struct DwAvx2 {
+  static constexpr int L = 8;
+  using V = __m256i;
+  ENGINE_DW_AVX2 static V zero() { return _mm256_setzero_si256(); }
+  template <class T>
+  ENGINE_DW_AVX2 static V load_x(const T* p, int64_t n) {
+    __m128i b;
+    if (n == 8) {
+      b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+    } else {
+      alignas(16) T tmp[16] = {};
+      std::memcpy(tmp, p, size_t(n));
+      b = _mm_load_si128(reinterpret_cast<const __m128i*>(tmp));
+    }
+    return std::is_signed_v<T> ? _mm256_cvtepi8_epi32(b) : _mm256_cvtepu8_epi32(b);
+  }
+  ENGINE_DW_AVX2 static V load_w(const int32_t* p) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  }
+  ENGINE_DW_AVX2 static V madd(V a, V x, V w) {
+    return _mm256_add_epi32(a, _mm256_mullo_epi32(x, w));
+  }
+  ENGINE_DW_AVX2 static void store(int32_t* p, V v) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v);
+  }
+};
+
+// 16 lanes, masked loads for the channel tail. (GCC 12's AVX-512 intrinsics trip its own
+// -Wmaybe-uninitialized: see ops/irequant.cpp.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+struct DwAvx512 {
+  static constexpr int L = 16;
+  using V = __m512i;
+  ENGINE_DW_AVX512 static V zero() { return _mm512_setzero_si512(); }
+  template <class T>
+  ENGINE_DW_AVX512 static V load_x(const T* p, int64_t n) {
+    const __m128i b = n == 16 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))
+                              : _mm_maskz_loadu_epi8(__mmask16((1u << n) - 1), p);
+    return std::is_signed_v<T> ? _mm512_cvtepi8_epi32(b) : _mm512_cvtepu8_epi32(b);
+  }
+  ENGINE_DW_AVX512 static V load_w(const int32_t* p) { return _mm512_loadu_si512(p); }
+  ENGINE_DW_AVX512 static V madd(V a, V x, V w) {
+    return _mm512_add_epi32(a, _mm512_mullo_epi32(x, w));
+  }
+  ENGINE_DW_AVX512 static void store(int32_t* p, V v) { _mm512_storeu_si512(p, v); }
+};
+
 template <class T>
-__attribute__((target("avx2"))) void dw_rows_avx2(const State& st, const T* x, int64_t r0,
-                                                  int64_t r1, int32_t* acc, const Writer& out) {
-  dw_rows_generic(st, x, r0, r1, acc, out);
+ENGINE_DW_AVX512 void dw_row_avx512(const State& st, const T* x, int64_t r, int32_t* tile,
+                                    const Writer& out) {
+  dw_row<DwAvx512>(st, x, r, tile, out);
 }
+#pragma GCC diagnostic pop
+
 template <class T>
-__attribute__((target("avx2,avx512f,avx512bw"))) void dw_rows_avx512(const State& st, const T* x,
-                                                                     int64_t r0, int64_t r1,
-                                                                     int32_t* acc,
-                                                                     const Writer& out) {
-  dw_rows_generic(st, x, r0, r1, acc, out);
+ENGINE_DW_AVX2 void dw_row_avx2(const State& st, const T* x, int64_t r, int32_t* tile,
+                                const Writer& out) {
+  dw_row<DwAvx2>(st, x, r, tile, out);
 }
 #endif
 
@@ -379,23 +476,21 @@ void run_depthwise(const State& st, const T* x, const Writer& out, int threads) 
   const IgemmIsa isa = igemm_isa();
 #pragma omp parallel num_threads(std::max(1, threads)) if (threads > 1)
   {
-    std::vector<int32_t> acc(size_t(st.g.C * st.g.out[2]));
+    std::vector<int32_t> tile(size_t(st.g.out[2] * 16));
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < R; ++r) {
 #if defined(__GNUC__) && defined(__x86_64__)
-      if (isa == IgemmIsa::Avx512Vnni) {
-        dw_rows_avx512(st, x, r, r + 1, acc.data(), out);
-        continue;
-      }
-      if (isa >= IgemmIsa::Avx2) {
-        dw_rows_avx2(st, x, r, r + 1, acc.data(), out);
-        continue;
-      }
+      if (isa == IgemmIsa::Avx512Vnni)
+        dw_row_avx512(st, x, r, tile.data(), out);
+      else if (isa >= IgemmIsa::Avx2)
+        dw_row_avx2(st, x, r, tile.data(), out);
+      else
 #endif
-      dw_rows_generic(st, x, r, r + 1, acc.data(), out);
+        dw_row<DwScalar>(st, x, r, tile.data(), out);
     }
   }
 }
+#pragma GCC diagnostic pop
 
 Q8Type q8type(DType t) {
   return t == DType::U8 ? Q8Type::U8 : Q8Type::I8;
