@@ -21,7 +21,7 @@ int64_t node_flops(const Node& n, const Plan& p) {
   const Dims& out = p.info[size_t(n.outputs[0])].shape;
   const bool conv = n.op_type == "Conv" || n.op_type == "FusedConv" || n.op_type == "ConvInteger" ||
                     n.op_type == "NhwcConv";
-  const bool qconv = n.op_type == "QConv" || n.op_type == "QLinearConv";
+  const bool qconv = n.op_type == "QConv" || n.op_type == "QLinearConv" || n.op_type == "NhwcQConv";
   if ((conv && n.inputs.size() >= 2) || (qconv && n.inputs.size() >= 4)) {
     const Dims& w = shape(qconv ? 3 : 1);  // [OC, IC/groups, k...]
     int64_t per_out = 1;

@@ -257,6 +257,48 @@ TEST_CASE("lower-onednn keeps a residual network in NHWC: Transposes only at the
   }
 }
 
+TEST_CASE("QGemm lowers to a 1x1 NhwcQConv: same integers (u8/s8 inputs, transB, per channel)") {
+  std::mt19937 rng(5);
+  for (int variant = 0; variant < 8; ++variant) {
+    const bool trans_b = variant % 2 == 1, per_channel = variant / 2 % 2 == 1;
+    const bool s8 = variant / 4 == 1;
+    CAPTURE(variant);
+    const int64_t K = 37 + 16 * variant, N = 5 + 9 * variant;  // odd sizes: K % 4 != 0 at times
+    ModelBuilder mb;
+    mb.input("x", {-1, K});
+    mb.init("B", rand_tensor(trans_b ? Dims{N, K} : Dims{K, N}, rng, -0.5f, 0.5f));
+    mb.init("C", rand_tensor({N}, rng));
+    auto& g = mb.node("Gemm", {"x", "B", "C"}, {"g"}, "fc");
+    if (trans_b) ModelBuilder::attr_int(g, "transB", 1);
+    mb.node("Relu", {"g"}, {"y"});
+    mb.output("y");
+    quant::QuantConfig cfg;
+    cfg.defaults.per_channel = per_channel;
+    if (s8) cfg.defaults.mode_a = quant::QMode::AsymS;
+    auto quantized = [&](const std::string& backend) {
+      Model m = load(mb, backend);
+      std::mt19937 calib_rng(7);
+      auto batches = [n = 0, &calib_rng, K](std::vector<Tensor>& in) mutable {
+        if (n++ == 2) return false;
+        in.push_back(rand_tensor({4, K}, calib_rng));
+        return true;
+      };
+      return m.quantize(cfg, batches);
+    };
+    Model q = quantized("onednn"), qref = quantized("reference");
+    CHECK(op_counts(q.graph())["NhwcQConv"] == 1);
+    CHECK(op_counts(q.graph())["QGemm"] == 0);
+    CHECK(op_counts(qref.graph())["QGemm"] == 1);
+    for (int64_t batch : {1, 3, 7}) {
+      const Tensor x = rand_tensor({batch, K}, rng, -1.2f, 1.2f);
+      const std::vector<Tensor> a = q.run({x}), b = qref.run({x});
+      REQUIRE(a.size() == 1);
+      REQUIRE(a[0].shape() == b[0].shape());
+      CHECK(std::memcmp(a[0].raw(), b[0].raw(), size_t(a[0].numel()) * sizeof(float)) == 0);
+    }
+  }
+}
+
 TEST_CASE("one oneDNN model runs on several threads at once with single-thread bits") {
   std::mt19937 rng(21);
   ModelBuilder mb;

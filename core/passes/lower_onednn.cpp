@@ -9,8 +9,10 @@
 //
 // Integer graphs (made by the quantization pass or imported): QConv / QLinearConv with constant
 // int8 weights without zero points, group 1 or depthwise, become NhwcQConv (backends/x86, the
-// same integers as QConv); uint8 / int8 MaxPool and GlobalMaxPool become the NHWC max pools;
-// per-tensor QuantizeLinear / DequantizeLinear, QAdd and integer Relu / Clip follow NHWC inputs.
+// same integers as QConv); QGemm with constant int8 weights without zero points becomes a 1x1
+// NhwcQConv between two Reshapes (a viewed as [M,1,1,K]); uint8 / int8 MaxPool and GlobalMaxPool
+// become the NHWC max pools; per-tensor QuantizeLinear / DequantizeLinear, QAdd and integer Relu /
+// Clip follow NHWC inputs.
 //
 // Not lowered (they stay on the reference kernels): 1-D / 3-D convs, ConvTranspose, pools with
 // ceil_mode, dilation or an Indices output, convs whose weights or bias are not constants, and
@@ -76,6 +78,26 @@ bool lowerable_qconv(const Graph& g, const ShapeInfo& s, const Node& n) {
   const Tensor& W = *g.value(w).constant;
   const int64_t group = n.attrs.get_int("group", 1);  // C = group * W.dim(1)
   return group == 1 || (W.dim(1) == 1 && group == W.dim(0));
+}
+
+// QGemm with a 2-D uint8/int8 a and constant int8 b without zero points (constant scales, zero
+// points and bias): runs as a 1x1 NhwcQConv on a viewed as [M,1,1,K] (same integers).
+bool lowerable_qgemm(const Graph& g, const ShapeInfo& s, const Node& n) {
+  if (!is_engine_op(n, "QGemm") || n.outputs.size() != 1 || n.inputs.size() < 8) return false;
+  const int a = n.inputs[0], b = n.inputs[3];
+  if (a < 0 || s.rank(a) != 2 || !is_q8(s.dtype(a)) || n.attrs.get_int("transA", 0) != 0)
+    return false;
+  if (!g.is_constant(b) || g.value(b).constant->dtype() != DType::I8 ||
+      g.value(b).constant->rank() != 2)
+    return false;
+  for (size_t i : {1, 2, 4, 5, 6, 7, 8})
+    if (has(n, i) && !g.is_constant(n.inputs[i])) return false;
+  if (has(n, 5)) {
+    const Tensor& z = *g.value(n.inputs[5]).constant;
+    for (int64_t i = 0; i < z.numel(); ++i)
+      if (z.get_as_int(i) != 0) return false;
+  }
+  return true;
 }
 
 bool all_ones(const Node& n, const char* attr) {
@@ -211,6 +233,11 @@ class LowerOnednnPass : public Pass {
     };
     for (Node& n : g.nodes) {
       const std::string op = lowered_op(g, s, n);
+      if (lowerable_qgemm(g, *shapes, n)) {
+        lower_qgemm(g, n, out);
+        changed = true;
+        continue;
+      }
       if (op == "DnnlGemm") {  // no layout change
         n.op_type = op;
         n.domain = kEngineDomain;
@@ -249,6 +276,53 @@ class LowerOnednnPass : public Pass {
   }
 
  private:
+  // QGemm -> Reshape a to [M,1,1,K] -> NhwcQConv with b as [N,K,1,1] weights -> Reshape to [M,N].
+  static void lower_qgemm(Graph& g, const Node& n, std::vector<Node>& out) {
+    const Tensor& b = *g.value(n.inputs[3]).constant;
+    const bool trans_b = n.attrs.get_int("transB", 0) != 0;
+    const int64_t N = trans_b ? b.dim(0) : b.dim(1), K = trans_b ? b.dim(1) : b.dim(0);
+    Tensor w(DType::I8, {N, K, 1, 1});
+    for (int64_t j = 0; j < N; ++j)
+      for (int64_t k = 0; k < K; ++k)
+        w.data<int8_t>()[j * K + k] = b.data<int8_t>()[trans_b ? j * K + k : k * N + j];
+    auto shape_const = [&](const char* suffix, std::vector<int64_t> dims) {
+      Tensor t(DType::I64, {int64_t(dims.size())});
+      std::copy(dims.begin(), dims.end(), t.data<int64_t>());
+      return add_constant(g, n.name + suffix, std::move(t));
+    };
+    auto node = [&](const std::string& name, const char* op, const char* domain) {
+      Node r;
+      r.name = name;
+      r.op_type = op;
+      r.domain = domain;
+      r.opset = domain[0] ? 1 : g.opset;
+      return r;
+    };
+    const DType at = g.value(n.inputs[0]).dtype, yt = g.value(n.outputs[0]).dtype;
+    Node view = node(n.name + "_as_nhwc", "Reshape", "");
+    const int x4 = g.add_value(unique_name(g, g.value(n.inputs[0]).name + "_as_nhwc"));
+    g.value(x4).dtype = at;
+    view.inputs = {n.inputs[0], shape_const("_nhwc_shape", {0, 1, 1, -1})};
+    view.outputs = {x4};
+    Node conv = n;
+    conv.op_type = "NhwcQConv";
+    conv.domain = kEngineDomain;
+    conv.opset = 1;
+    conv.attrs.erase("transB");
+    conv.attrs.erase("transA");
+    conv.inputs[0] = x4;
+    conv.inputs[3] = add_constant(g, n.name + "_weight_1x1", std::move(w));
+    const int y4 = g.add_value(unique_name(g, g.value(n.outputs[0]).name + "_nhwc"));
+    g.value(y4).dtype = yt;
+    conv.outputs = {y4};
+    Node back = node(n.name + "_as_2d", "Reshape", "");
+    back.inputs = {y4, shape_const("_2d_shape", {0, -1})};
+    back.outputs = {n.outputs[0]};
+    out.push_back(std::move(view));
+    out.push_back(std::move(conv));
+    out.push_back(std::move(back));
+  }
+
   static std::string unique_name(const Graph& g, std::string base) {
     std::string n = base;
     for (int k = 2; g.find_value(n) >= 0; ++k) n = base + "_" + std::to_string(k);
