@@ -255,6 +255,7 @@ ENGINE_TARGET_AVX512 inline __m512i load16i(const int32_t* p) {
 // `sum`: broadcast). qo: q >> 32 (the odd lanes' multiplier); rnd: 2^(rsh - 1), 0 if rsh = 0.
 struct Fixed16 {
   bool any_left = false, any_right = false;
+  bool small_x = false;  // |x| < 2^9 (a sum minus its zero point): x << lsh cannot overflow
   __m512i q, qo, lsh, rsh, over, under, rnd;
 };
 
@@ -262,7 +263,9 @@ struct Fixed16 {
 // through unsigned math (|INT_MIN| = 2^31 as uint32; |x| * q < 2^62) and the sign comes back at
 // the end. High half: (|x| * q + 2^30) >> 31; right shift: (h + 2^(rsh - 1)) >> rsh.
 ENGINE_TARGET_AVX512 inline __m512i apply_fixed16(__m512i x, const Fixed16& f) {
-  if (f.any_left) {
+  if (f.any_left && f.small_x) {
+    x = _mm512_sllv_epi32(x, f.lsh);
+  } else if (f.any_left) {
     const __mmask16 over = _mm512_cmpgt_epi32_mask(x, f.over);
     const __mmask16 under = _mm512_cmplt_epi32_mask(x, f.under);
     x = _mm512_sllv_epi32(x, f.lsh);
@@ -307,7 +310,8 @@ template <bool kFixed, bool kSum>
 ENGINE_TARGET_AVX512 void requant_channels16(const ChannelLanes& t, int64_t c0, int64_t n,
                                              const ChannelTile& tile, Q8Type yt, Q8Type st) {
   const RequantRow& r = t.common;
-  const Fixed16 sfm = fixed16(r.sum_fm);
+  Fixed16 sfm = fixed16(r.sum_fm);
+  sfm.small_x = fixed_lane(r.sum_fm).lsh <= 22;  // |sum - sum_zp| <= 510 < 2^9
   const __m512i szp = _mm512_set1_epi32(r.sum_zp), zp = _mm512_set1_epi32(r.zp);
   const __m512i lo = _mm512_set1_epi32(r.lo - r.zp), hi = _mm512_set1_epi32(r.hi - r.zp);
   const __m512 sm = _mm512_set1_ps(r.sum_m), flo = _mm512_set1_ps(float(r.lo - r.zp));
