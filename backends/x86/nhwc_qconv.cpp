@@ -185,6 +185,14 @@ struct Writer {
   void tile(int64_t pixel, int64_t rows, int64_t c0, const int32_t* acc, int64_t lda,
             int64_t n) const {
     const int64_t M = st->g.M, at = pixel * M + c0;
+    // The next tile of this panel (the following `rows` pixels) reads sum and writes y in lines
+    // that are not cached yet: prefetch them now (the hardware prefetcher misses the M-byte
+    // stride; the sum loads stalled the requantization).
+    for (int64_t r = rows; r < 2 * rows; ++r)
+      for (int64_t i = 0; i < n; i += 64) {
+        if (sum) __builtin_prefetch(sum + at + r * M + i, 0, 3);
+        __builtin_prefetch(y + at + r * M + i, 1, 3);
+      }
     ChannelTile t;
     t.acc = acc, t.lda = lda, t.rows = rows, t.y = y + at, t.ldy = M;
     t.sum = sum ? sum + at : nullptr;
