@@ -38,8 +38,7 @@ void requant_tile(benchmark::State& state, bool fixed, bool with_sum = false) {
   t.acc = acc.data(), t.lda = C, t.rows = rows, t.y = y.data(), t.ldy = C;
   if (with_sum) t.sum = sum.data();
   for (auto _ : state) {
-    requant_channels_simd(lanes.lanes(), 0, C, t, Q8Type::U8,
-                          with_sum ? Q8Type::U8 : Q8Type::None);
+    requant_channels_simd(lanes.lanes(), 0, C, t, Q8Type::U8, with_sum ? Q8Type::U8 : Q8Type::None);
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }

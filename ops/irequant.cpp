@@ -151,20 +151,24 @@ ENGINE_TARGET_AVX2 inline __m256i requant8(const RowV& v, const int32_t* acc, co
   return _mm256_add_epi32(_mm256_cvtps_epi32(f), v.zp);  // MXCSR rounding: ties to even
 }
 
+// The last rest < 8 values, through zero-padded buffers.
+template <bool kFixed, bool kSum>
+ENGINE_TARGET_AVX2 void requant_tail(const RowV& v, const int32_t* acc, int64_t rest, uint8_t* y,
+                                     Q8Type yt, const uint8_t* sum, Q8Type st) {
+  alignas(32) int32_t a[8] = {};
+  alignas(16) uint8_t s[8] = {}, o[8];
+  std::memcpy(a, acc, size_t(rest) * sizeof(int32_t));
+  if (kSum) std::memcpy(s, sum, size_t(rest));
+  store8(o, requant8<kFixed, kSum>(v, a, s, st), yt);
+  std::memcpy(y, o, size_t(rest));
+}
+
 template <bool kFixed, bool kSum>
 ENGINE_TARGET_AVX2 void requant_row(const RowV& v, const int32_t* acc, int64_t n, uint8_t* y,
                                     Q8Type yt, const uint8_t* sum, Q8Type st) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) store8(y + i, requant8<kFixed, kSum>(v, acc + i, sum + i, st), yt);
-  if (i == n) return;
-  // Tail: through zero-padded buffers.
-  alignas(32) int32_t a[8] = {};
-  alignas(16) uint8_t s[8] = {}, o[8];
-  const size_t rest = size_t(n - i);
-  std::memcpy(a, acc + i, rest * sizeof(int32_t));
-  if (kSum) std::memcpy(s, sum + i, rest);
-  store8(o, requant8<kFixed, kSum>(v, a, s, st), yt);
-  std::memcpy(y + i, o, rest);
+  if (i < n) requant_tail<kFixed, kSum>(v, acc + i, n - i, y + i, yt, sum + i, st);
 }
 
 ENGINE_TARGET_AVX2 bool requant_avx2(const RequantRow& r, const int32_t* acc, int64_t n, void* y,
@@ -214,14 +218,8 @@ ENGINE_TARGET_AVX2 void requant_channels(RowV& v, const ChannelLanes& t, int64_t
     store8(y + i, requant8<kFixed, kSum>(v, acc + i, sum + i, st), yt);
   }
   if (i == n) return;
-  alignas(32) int32_t a[8] = {};
-  alignas(16) uint8_t s[8] = {}, o[8];
-  const size_t rest = size_t(n - i);
-  std::memcpy(a, acc + i, rest * sizeof(int32_t));
-  if (kSum) std::memcpy(s, sum + i, rest);
   channel_v(t, c0 + i, v);
-  store8(o, requant8<kFixed, kSum>(v, a, s, st), yt);
-  std::memcpy(y + i, o, rest);
+  requant_tail<kFixed, kSum>(v, acc + i, n - i, y + i, yt, sum + i, st);
 }
 
 ENGINE_TARGET_AVX2 void requant_channels_avx2(const ChannelLanes& t, int64_t c0, int64_t n,
@@ -255,7 +253,7 @@ ENGINE_TARGET_AVX512 inline __m512i load16i(const int32_t* p) {
 // `sum`: broadcast). qo: q >> 32 (the odd lanes' multiplier); rnd: 2^(rsh - 1), 0 if rsh = 0.
 struct Fixed16 {
   bool any_left = false, any_right = false;
-  bool small_x = false;  // |x| < 2^9 (a sum minus its zero point): x << lsh cannot overflow
+  bool small_x = false;  // |x| < 2^9 and lsh <= 22: x << lsh cannot overflow
   __m512i q, qo, lsh, rsh, over, under, rnd;
 };
 
@@ -290,9 +288,11 @@ ENGINE_TARGET_AVX512 inline __m512i saturating_add16(__m512i a, __m512i b) {
   return _mm512_mask_mov_epi32(s, _mm512_cmplt_epi32_mask(ov, _mm512_setzero_si512()), sat);
 }
 
-ENGINE_TARGET_AVX512 Fixed16 fixed16(quant::FixedMultiplier f) {
-  const FixedLane l = fixed_lane(f);
+// The sum's multiplier on every lane. The sum minus its zero point is a difference of two 8-bit
+// values (|x| <= 383 < 2^9), so shifts up to 22 need no overflow checks.
+ENGINE_TARGET_AVX512 Fixed16 sum_fixed16(const FixedLane& l) {
   Fixed16 v;
+  v.small_x = l.lsh <= 22;
   v.any_left = l.lsh > 0;
   v.any_right = l.rsh > 0;
   v.q = _mm512_set1_epi32(l.q);
@@ -310,8 +310,7 @@ template <bool kFixed, bool kSum>
 ENGINE_TARGET_AVX512 void requant_channels16(const ChannelLanes& t, int64_t c0, int64_t n,
                                              const ChannelTile& tile, Q8Type yt, Q8Type st) {
   const RequantRow& r = t.common;
-  Fixed16 sfm = fixed16(r.sum_fm);
-  sfm.small_x = fixed_lane(r.sum_fm).lsh <= 22;  // |sum - sum_zp| <= 510 < 2^9
+  const Fixed16 sfm = sum_fixed16(t.sum_lane);
   const __m512i szp = _mm512_set1_epi32(r.sum_zp), zp = _mm512_set1_epi32(r.zp);
   const __m512i lo = _mm512_set1_epi32(r.lo - r.zp), hi = _mm512_set1_epi32(r.hi - r.zp);
   const __m512 sm = _mm512_set1_ps(r.sum_m), flo = _mm512_set1_ps(float(r.lo - r.zp));
@@ -422,7 +421,10 @@ ChannelLaneTables::ChannelLaneTables(const std::vector<RequantRow>& rows,
   m_.assign(padded, 0.0f);
   ChannelLanes& L = lanes_;
   L.fixed = fixed;
-  if (M > 0) L.common = rows[0];
+  if (M > 0) {
+    L.common = rows[0];
+    L.sum_lane = fixed_lane(rows[0].sum_fm);
+  }
   for (size_t c = 0; c < M; ++c) {
     if (!fixed) {
       m_[c] = rows[c].m;
@@ -455,7 +457,7 @@ IgemmIsa simd_isa() {
 bool requant_channels_simd(const ChannelLanes& t, int64_t c0, int64_t n, const ChannelTile& tile,
                            Q8Type yt, Q8Type st) {
   if (yt == Q8Type::None || t.common.lo > t.common.hi) return false;
-  if (t.fixed && !fixed_lane(t.common.sum_fm).ok) return false;
+  if (t.fixed && !t.sum_lane.ok) return false;
 #ifdef ENGINE_REQUANT_AVX2
   const IgemmIsa isa = simd_isa();
   if (isa == IgemmIsa::Avx512Vnni) {

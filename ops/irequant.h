@@ -41,12 +41,14 @@ FixedLane fixed_lane(quant::FixedMultiplier f);
 // of 8 past the last channel used. off[c] is added to the accumulator (wrapping) before the
 // multiplier; fixed mode reads the lane arrays (any_left / any_right: some lane shifts), float
 // mode reads m. common gives zp, lo, hi and the sum's multiplier and zero point.
+// ChannelLaneTables builds one.
 struct ChannelLanes {
   bool fixed = true, any_left = false, any_right = false;
   const int32_t *off = nullptr, *q = nullptr, *lsh = nullptr, *rsh = nullptr, *over = nullptr,
                 *under = nullptr, *mask = nullptr, *half = nullptr;
   const float* m = nullptr;
   RequantRow common;
+  FixedLane sum_lane;  // fixed_lane(common.sum_fm), computed once
 };
 
 // Owns the per-channel arrays of a ChannelLanes, padded by 16 channels: built from each channel's

@@ -285,6 +285,18 @@ NodeSpec qconv_node(const Attributes& a, const std::string& op = "QConv",
   return s;
 }
 
+// Output / sum types, scales, bias, sum, clamp and requantization mode of random case i.
+void random_quant_options(ConvCase& c, std::mt19937& rng, int i) {
+  c.yt = rng() % 2 ? DType::U8 : DType::I8;
+  c.st = rng() % 2 ? DType::U8 : DType::I8;
+  c.per_channel = rng() % 3 != 0;
+  c.bias = rng() % 4 != 0;
+  c.sum = rng() % 3 == 0;
+  c.clamp = rng() % 4 == 0;
+  c.fixed = i % 2 == 0;
+  c.bits = (i / 2) % 4 == 3 ? 12 : 31;
+}
+
 ConvCase random_conv_case(std::mt19937& rng, int i) {
   const int64_t odd[] = {1, 3, 7, 17};
   auto pick = [&](int64_t lo, int64_t hi) { return lo + int64_t(rng() % uint64_t(hi - lo + 1)); };
@@ -304,14 +316,7 @@ ConvCase random_conv_case(std::mt19937& rng, int i) {
   for (int a = 0; a < 2 * c.nsp; ++a) c.pads.push_back(pick(0, 2));
   c.xt = rng() % 2 ? DType::U8 : DType::I8;
   c.wt = rng() % 4 ? DType::I8 : DType::U8;
-  c.yt = rng() % 2 ? DType::U8 : DType::I8;
-  c.st = rng() % 2 ? DType::U8 : DType::I8;
-  c.per_channel = rng() % 3 != 0;
-  c.bias = rng() % 4 != 0;
-  c.sum = rng() % 3 == 0;
-  c.clamp = rng() % 4 == 0;
-  c.fixed = i % 2 == 0;
-  c.bits = (i / 2) % 4 == 3 ? 12 : 31;
+  random_quant_options(c, rng, i);
   return c;
 }
 
@@ -426,14 +431,7 @@ ConvCase random_nhwc_case(std::mt19937& rng, int i) {
   }
   for (int a = 0; a < 4; ++a) c.pads.push_back(one ? 0 : pick(0, 2));
   c.xt = rng() % 2 ? DType::U8 : DType::I8;
-  c.yt = rng() % 2 ? DType::U8 : DType::I8;
-  c.st = rng() % 2 ? DType::U8 : DType::I8;
-  c.per_channel = rng() % 3 != 0;
-  c.bias = rng() % 4 != 0;
-  c.sum = rng() % 3 == 0;
-  c.clamp = rng() % 4 == 0;
-  c.fixed = i % 2 == 0;
-  c.bits = (i / 2) % 4 == 3 ? 12 : 31;
+  random_quant_options(c, rng, i);
   return c;
 }
 

@@ -285,25 +285,24 @@ class LowerOnednnPass : public Pass {
     for (int64_t j = 0; j < N; ++j)
       for (int64_t k = 0; k < K; ++k)
         w.data<int8_t>()[j * K + k] = b.data<int8_t>()[trans_b ? j * K + k : k * N + j];
-    auto shape_const = [&](const char* suffix, std::vector<int64_t> dims) {
-      Tensor t(DType::I64, {int64_t(dims.size())});
-      std::copy(dims.begin(), dims.end(), t.data<int64_t>());
-      return add_constant(g, n.name + suffix, std::move(t));
+    auto value = [&](const std::string& base, DType dt) {
+      const int v = g.add_value(unique_name(g, base));
+      g.value(v).dtype = dt;
+      return v;
     };
-    auto node = [&](const std::string& name, const char* op, const char* domain) {
+    auto reshape = [&](int from, int to, const std::string& name, std::vector<int64_t> dims) {
+      Tensor shape(DType::I64, {int64_t(dims.size())});
+      std::copy(dims.begin(), dims.end(), shape.data<int64_t>());
       Node r;
       r.name = name;
-      r.op_type = op;
-      r.domain = domain;
-      r.opset = domain[0] ? 1 : g.opset;
+      r.op_type = "Reshape";
+      r.opset = g.opset;
+      r.inputs = {from, add_constant(g, name + "_shape", std::move(shape))};
+      r.outputs = {to};
       return r;
     };
-    const DType at = g.value(n.inputs[0]).dtype, yt = g.value(n.outputs[0]).dtype;
-    Node view = node(n.name + "_as_nhwc", "Reshape", "");
-    const int x4 = g.add_value(unique_name(g, g.value(n.inputs[0]).name + "_as_nhwc"));
-    g.value(x4).dtype = at;
-    view.inputs = {n.inputs[0], shape_const("_nhwc_shape", {0, 1, 1, -1})};
-    view.outputs = {x4};
+    const int x4 = value(g.value(n.inputs[0]).name + "_as_nhwc", g.value(n.inputs[0]).dtype);
+    const int y4 = value(g.value(n.outputs[0]).name + "_nhwc", g.value(n.outputs[0]).dtype);
     Node conv = n;
     conv.op_type = "NhwcQConv";
     conv.domain = kEngineDomain;
@@ -312,15 +311,10 @@ class LowerOnednnPass : public Pass {
     conv.attrs.erase("transA");
     conv.inputs[0] = x4;
     conv.inputs[3] = add_constant(g, n.name + "_weight_1x1", std::move(w));
-    const int y4 = g.add_value(unique_name(g, g.value(n.outputs[0]).name + "_nhwc"));
-    g.value(y4).dtype = yt;
     conv.outputs = {y4};
-    Node back = node(n.name + "_as_2d", "Reshape", "");
-    back.inputs = {y4, shape_const("_2d_shape", {0, -1})};
-    back.outputs = {n.outputs[0]};
-    out.push_back(std::move(view));
+    out.push_back(reshape(n.inputs[0], x4, n.name + "_as_nhwc", {0, 1, 1, -1}));
     out.push_back(std::move(conv));
-    out.push_back(std::move(back));
+    out.push_back(reshape(y4, n.outputs[0], n.name + "_as_2d", {0, -1}));
   }
 
   static std::string unique_name(const Graph& g, std::string base) {
