@@ -16,6 +16,7 @@
 #include <limits>
 
 #include "ops/igemm.h"
+#include "ops/irequant_avx512.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
@@ -237,142 +238,32 @@ ENGINE_TARGET_AVX2 void requant_channels_avx2(const ChannelLanes& t, int64_t c0,
   }
 }
 
-// ---- AVX-512: 16 lanes of per-channel constants (NHWC rows), masked tails.
-// GCC 12's AVX-512 intrinsics pass an undefined vector as the unused merge source, which its own
-// -Wmaybe-uninitialized reports at the call sites (a compiler bug, fixed in later GCC).
+// ---- AVX-512: 16 lanes of per-channel constants (NHWC rows), masked tails; the lane math is
+// in irequant_avx512.h (shared with the GEMM micro-kernel that requantizes from registers).
+// Channel blocks of 16 outer (their constants loaded once), rows inner. (GCC 12 warns about its
+// own AVX-512 intrinsics: see irequant_avx512.h.)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
-#define ENGINE_TARGET_AVX512 __attribute__((target("avx2,avx512f,avx512bw,avx512vl")))
-
-ENGINE_TARGET_AVX512 inline __m512i load16i(const int32_t* p) {
-  return _mm512_loadu_si512(p);
-}
-
-// apply_multiplier on 16 lanes with the constants of channels [c, c + 16) (or of the sum when
-// `sum`: broadcast). qo: q >> 32 (the odd lanes' multiplier); rnd: 2^(rsh - 1), 0 if rsh = 0.
-struct Fixed16 {
-  bool any_left = false, any_right = false;
-  bool small_x = false;  // |x| < 2^9 and lsh <= 22: x << lsh cannot overflow
-  __m512i q, qo, lsh, rsh, over, under, rnd;
-};
-
-// Both roundings of apply_multiplier are half away from zero, so it is odd: the magnitude goes
-// through unsigned math (|INT_MIN| = 2^31 as uint32; |x| * q < 2^62) and the sign comes back at
-// the end. High half: (|x| * q + 2^30) >> 31; right shift: (h + 2^(rsh - 1)) >> rsh.
-ENGINE_TARGET_AVX512 inline __m512i apply_fixed16(__m512i x, const Fixed16& f) {
-  if (f.any_left && f.small_x) {
-    x = _mm512_sllv_epi32(x, f.lsh);
-  } else if (f.any_left) {
-    const __mmask16 over = _mm512_cmpgt_epi32_mask(x, f.over);
-    const __mmask16 under = _mm512_cmplt_epi32_mask(x, f.under);
-    x = _mm512_sllv_epi32(x, f.lsh);
-    x = _mm512_mask_mov_epi32(x, over, _mm512_set1_epi32(kI32Max));
-    x = _mm512_mask_mov_epi32(x, under, _mm512_set1_epi32(kI32Min));
-  }
-  const __mmask16 neg = _mm512_cmplt_epi32_mask(x, _mm512_setzero_si512());
-  const __m512i a = _mm512_abs_epi32(x);
-  const __m512i nudge = _mm512_set1_epi64(int64_t(1) << 30);
-  const __m512i even = _mm512_srli_epi64(_mm512_add_epi64(_mm512_mul_epu32(a, f.q), nudge), 31);
-  const __m512i odd = _mm512_slli_epi64(
-      _mm512_add_epi64(_mm512_mul_epu32(_mm512_srli_epi64(a, 32), f.qo), nudge), 1);
-  __m512i h = _mm512_mask_blend_epi32(0xAAAA, even, odd);
-  if (f.any_right) h = _mm512_srlv_epi32(_mm512_add_epi32(h, f.rnd), f.rsh);
-  return _mm512_mask_sub_epi32(h, neg, _mm512_setzero_si512(), h);
-}
-
-ENGINE_TARGET_AVX512 inline __m512i saturating_add16(__m512i a, __m512i b) {
-  const __m512i s = _mm512_add_epi32(a, b);
-  const __m512i ov = _mm512_and_si512(_mm512_xor_si512(a, s), _mm512_xor_si512(b, s));
-  const __m512i sat = _mm512_xor_si512(_mm512_srai_epi32(a, 31), _mm512_set1_epi32(kI32Max));
-  return _mm512_mask_mov_epi32(s, _mm512_cmplt_epi32_mask(ov, _mm512_setzero_si512()), sat);
-}
-
-// The sum's multiplier on every lane. The sum minus its zero point is a difference of two 8-bit
-// values (|x| <= 383 < 2^9), so shifts up to 22 need no overflow checks.
-ENGINE_TARGET_AVX512 Fixed16 sum_fixed16(const FixedLane& l) {
-  Fixed16 v;
-  v.small_x = l.lsh <= 22;
-  v.any_left = l.lsh > 0;
-  v.any_right = l.rsh > 0;
-  v.q = _mm512_set1_epi32(l.q);
-  v.qo = v.q;
-  v.lsh = _mm512_set1_epi32(l.lsh);
-  v.rsh = _mm512_set1_epi32(l.rsh);
-  v.over = _mm512_set1_epi32(l.over);
-  v.under = _mm512_set1_epi32(l.under);
-  v.rnd = _mm512_set1_epi32(int32_t(uint32_t(l.mask) / 2 + (l.rsh > 0 ? 1u : 0u)));
-  return v;
-}
-
-// Channel blocks of 16 outer (their constants loaded once), rows inner.
 template <bool kFixed, bool kSum>
-ENGINE_TARGET_AVX512 void requant_channels16(const ChannelLanes& t, int64_t c0, int64_t n,
-                                             const ChannelTile& tile, Q8Type yt, Q8Type st) {
-  const RequantRow& r = t.common;
-  const Fixed16 sfm = sum_fixed16(t.sum_lane);
-  const __m512i szp = _mm512_set1_epi32(r.sum_zp), zp = _mm512_set1_epi32(r.zp);
-  const __m512i lo = _mm512_set1_epi32(r.lo - r.zp), hi = _mm512_set1_epi32(r.hi - r.zp);
-  const __m512 sm = _mm512_set1_ps(r.sum_m), flo = _mm512_set1_ps(float(r.lo - r.zp));
-  const __m512 fhi = _mm512_set1_ps(float(r.hi - r.zp));
+ENGINE_TARGET_AVX512_RQ void requant_channels16(const ChannelLanes& t, int64_t c0, int64_t n,
+                                                const ChannelTile& tile, Q8Type st) {
+  using namespace rq16;
+  const Common16 common = common16(t);
   auto* y = static_cast<uint8_t*>(tile.y);
   const auto* sum = static_cast<const uint8_t*>(tile.sum);
-  const __m512i low_bytes = _mm512_broadcast_i32x4(
-      _mm_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1));
-  const __m512i low_dwords = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
-  Fixed16 fm;
-  fm.any_left = t.any_left;
-  fm.any_right = t.any_right;
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 k = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1);
-    const int64_t c = c0 + i;
-    const __m512i off = load16i(t.off + c);
-    __m512 m = _mm512_setzero_ps();
-    if (kFixed) {
-      fm.q = load16i(t.q + c);
-      fm.lsh = load16i(t.lsh + c);
-      fm.rsh = load16i(t.rsh + c);
-      fm.over = load16i(t.over + c);
-      fm.under = load16i(t.under + c);
-      fm.qo = _mm512_srli_epi64(fm.q, 32);
-      // 2^(rsh - 1) = (mask + 1) / 2 (unsigned: mask + 1 = 2^31 for rsh = 31), 0 for rsh = 0.
-      fm.rnd = _mm512_srli_epi32(_mm512_add_epi32(load16i(t.mask + c), _mm512_set1_epi32(1)), 1);
-    } else {
-      m = _mm512_loadu_ps(t.m + c);
-    }
+    const Channel16 ch = channel16<kFixed>(t, c0 + i);
     for (int64_t row = 0; row < tile.rows; ++row) {
       // Unmasked loads of full vectors: the tile was just stored, and AMD Zen 4/5 do not
       // forward stores to masked loads.
       const int32_t* a = tile.acc + row * tile.lda + i;
-      const __m512i x =
-          _mm512_add_epi32(k == 0xFFFF ? load16i(a) : _mm512_maskz_loadu_epi32(k, a), off);
+      const __m512i acc = k == 0xFFFF ? load16i(a) : _mm512_maskz_loadu_epi32(k, a);
       __m512i ds = _mm512_setzero_si512();
-      if (kSum) {
-        const __m128i b = _mm_maskz_loadu_epi8(k, sum + row * tile.ldy + i);
-        ds = _mm512_sub_epi32(
-            st == Q8Type::U8 ? _mm512_maskz_cvtepu8_epi32(k, b) : _mm512_maskz_cvtepi8_epi32(k, b),
-            szp);
-      }
-      __m512i out;
-      if (kFixed) {
-        __m512i v = apply_fixed16(x, fm);
-        if (kSum) v = saturating_add16(v, apply_fixed16(ds, sfm));
-        out = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(v, lo), hi), zp);
-      } else {
-        __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(x), m);
-        if (kSum) {
-          __m512 g = _mm512_mul_ps(_mm512_cvtepi32_ps(ds), sm);
-          asm("" : "+v"(f), "+v"(g));  // two roundings, as the scalar code: never an FMA
-          f = _mm512_add_ps(f, g);
-        }
-        f = _mm512_min_ps(fhi, _mm512_max_ps(flo, f));      // NaN-free: f comes from integers
-        out = _mm512_add_epi32(_mm512_cvtps_epi32(f), zp);  // MXCSR rounding: ties to even
-      }
-      // out is clamped to the output type's range: its low bytes are the result. VPSHUFB +
-      // VPERMD gather them; VPMOV(U)SDB is slow on AMD Zen 4/5 (a fifth of a mobilenet_v2 run).
-      (void)yt;
-      const __m128i b = _mm512_castsi512_si128(
-          _mm512_permutexvar_epi32(low_dwords, _mm512_shuffle_epi8(out, low_bytes)));
+      if (kSum) ds = sum_delta16(sum + row * tile.ldy + i, k, st, common);
+      // The output is clamped to its type's range: its low bytes are the result.
+      const __m128i b = low_bytes16(requant16<kFixed, kSum>(common, ch, acc, ds));
       if (k == 0xFFFF)
         _mm_storeu_si128(reinterpret_cast<__m128i*>(y + row * tile.ldy + i), b);
       else
@@ -381,13 +272,13 @@ ENGINE_TARGET_AVX512 void requant_channels16(const ChannelLanes& t, int64_t c0, 
   }
 }
 
-ENGINE_TARGET_AVX512 void requant_channels_avx512(const ChannelLanes& t, int64_t c0, int64_t n,
-                                                  const ChannelTile& tile, Q8Type yt, Q8Type st) {
+ENGINE_TARGET_AVX512_RQ void requant_channels_avx512(const ChannelLanes& t, int64_t c0, int64_t n,
+                                                     const ChannelTile& tile, Q8Type st) {
   const bool has_sum = tile.sum && st != Q8Type::None;
-  if (t.fixed && has_sum) requant_channels16<true, true>(t, c0, n, tile, yt, st);
-  if (t.fixed && !has_sum) requant_channels16<true, false>(t, c0, n, tile, yt, st);
-  if (!t.fixed && has_sum) requant_channels16<false, true>(t, c0, n, tile, yt, st);
-  if (!t.fixed && !has_sum) requant_channels16<false, false>(t, c0, n, tile, yt, st);
+  if (t.fixed && has_sum) requant_channels16<true, true>(t, c0, n, tile, st);
+  if (t.fixed && !has_sum) requant_channels16<true, false>(t, c0, n, tile, st);
+  if (!t.fixed && has_sum) requant_channels16<false, true>(t, c0, n, tile, st);
+  if (!t.fixed && !has_sum) requant_channels16<false, false>(t, c0, n, tile, st);
 }
 #pragma GCC diagnostic pop
 
@@ -452,16 +343,24 @@ IgemmIsa simd_isa() {
     return IgemmIsa::Reference;
   }
 }
+
+// The lanes the SIMD code takes (ChannelLaneTables::simd() checks the per-channel multipliers).
+bool lanes_ok(const ChannelLanes& t, Q8Type yt) {
+  return yt != Q8Type::None && t.common.lo <= t.common.hi && (!t.fixed || t.sum_lane.ok);
+}
 }  // namespace
+
+bool requant_channels_fusable(const ChannelLanes& t, Q8Type yt) {
+  return lanes_ok(t, yt) && simd_isa() == IgemmIsa::Avx512Vnni;
+}
 
 bool requant_channels_simd(const ChannelLanes& t, int64_t c0, int64_t n, const ChannelTile& tile,
                            Q8Type yt, Q8Type st) {
-  if (yt == Q8Type::None || t.common.lo > t.common.hi) return false;
-  if (t.fixed && !t.sum_lane.ok) return false;
+  if (!lanes_ok(t, yt)) return false;
 #ifdef ENGINE_REQUANT_AVX2
   const IgemmIsa isa = simd_isa();
   if (isa == IgemmIsa::Avx512Vnni) {
-    requant_channels_avx512(t, c0, n, tile, yt, st);
+    requant_channels_avx512(t, c0, n, tile, st);
     return true;
   }
   if (isa >= IgemmIsa::Avx2) {

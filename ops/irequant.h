@@ -88,6 +88,10 @@ struct ChannelTile {
 bool requant_channels_simd(const ChannelLanes& t, int64_t c0, int64_t n, const ChannelTile& tile,
                            Q8Type yt, Q8Type st);
 
+// True when requant_channels_simd takes t on the avx512_vnni path for output type yt (what the
+// GEMM micro-kernel that requantizes from registers needs, see backends/x86/u8s8_gemm.h).
+bool requant_channels_fusable(const ChannelLanes& t, Q8Type yt);
+
 // y[i] = requant(acc[i], sum[i]) for i < n (sum may be null, type st). Returns false, writing
 // nothing, when the path in use has no SIMD version.
 bool requant_row_simd(const RequantRow& r, const int32_t* acc, int64_t n, void* y, Q8Type yt,

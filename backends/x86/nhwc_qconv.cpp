@@ -302,20 +302,26 @@ void run_gemm(const State& st, const U8s8Weights& w, const uint8_t* x, const Wri
   int64_t groups = 1;
   if (row_blocks < 2 * nt) groups = std::min(panels, (2 * nt + row_blocks - 1) / row_blocks);
   const int64_t items = row_blocks * groups;
+  // Full tiles are requantized inside the micro-kernel where the path has that (avx512_vnni).
+  const bool fuse = st.lanes.simd() && requant_channels_fusable(st.lanes.lanes(), out.yt);
 #pragma omp parallel for num_threads(nt) schedule(dynamic) if (nt > 1 && items > 1)
   for (int64_t it = 0; it < items; ++it) {
     const int64_t b = it / groups, gi = it % groups;
     const int64_t r0 = b * rb, rows = std::min(rb, P - r0);
     const int64_t p0 = gi * panels / groups, p1 = (gi + 1) * panels / groups;
     SinkCtx ctx{&out, r0};
+    FusedOutput f;
+    f.lanes = &st.lanes.lanes(), f.y = out.y + r0 * g.M, f.ldy = g.M;
+    f.sum = out.sum ? out.sum + r0 * g.M : nullptr, f.sum_type = out.sumt;
+    const FusedOutput* fused = fuse ? &f : nullptr;
     if (st.direct) {
-      U8s8Gemm::run(w, x + r0 * g.C, g.C, rows, p0, p1, sink, &ctx);
+      U8s8Gemm::run(w, x + r0 * g.C, g.C, rows, p0, p1, sink, &ctx, fused);
       continue;
     }
     thread_local std::vector<uint8_t> A;
     if (A.size() < size_t(rb * Kp)) A.resize(size_t(rb * Kp));
     im2col(st, x, r0, rows, A.data(), Kp);
-    U8s8Gemm::run(w, A.data(), Kp, rows, p0, p1, sink, &ctx);
+    U8s8Gemm::run(w, A.data(), Kp, rows, p0, p1, sink, &ctx, fused);
   }
 }
 

@@ -2,7 +2,10 @@
 // panels: panel outer (its packed weights, at most Kp x 64 bytes, stay in L2 while every row
 // group runs over them), row groups of the tile height inner. The micro-kernels keep the whole
 // tile in registers over all of K and store it once; the caller requantizes it (TileSink) while
-// it is still in L1. Rows past the end of A are computed from a zero-padded copy.
+// it is still in L1. On avx512_vnni with a FusedOutput, full tiles skip that round trip: the
+// micro-kernel requantizes its registers and stores output bytes (for K = 64 the int32 store,
+// reload and sink call cost as much as the dot products). Rows past the end of A are computed
+// from a zero-padded copy.
 #include "backends/x86/u8s8_gemm.h"
 
 #include <algorithm>
@@ -15,7 +18,8 @@
 #define ENGINE_U8S8_X86 1
 #define ENGINE_TARGET_AVX2 __attribute__((target("avx2")))
 #define ENGINE_TARGET_AVXVNNI __attribute__((target("avx2,avxvnni")))
-#define ENGINE_TARGET_VNNI __attribute__((target("avx2,avx512f,avx512bw,avx512vnni")))
+#define ENGINE_TARGET_VNNI __attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512vnni")))
+#include "ops/irequant_avx512.h"
 #endif
 
 namespace engine::x86 {
@@ -45,10 +49,12 @@ ENGINE_TARGET_VNNI inline __m512i dpbusd(__m512i acc, __m512i a, __m512i b) {
   return acc;
 }
 
+// The register tile s = A[MR rows, kq quads] x panel (NV vectors of 16 columns).
 template <int MR, int NV>
-ENGINE_TARGET_VNNI void micro_zmm(int64_t kq, const uint8_t* A, int64_t lda, const int8_t* B,
-                                  int32_t* C, int64_t ldc) {
-  __m512i s[MR][NV];
+__attribute__((always_inline)) ENGINE_TARGET_VNNI inline void tile_zmm(__m512i (&s)[MR][NV],
+                                                                       int64_t kq, const uint8_t* A,
+                                                                       int64_t lda,
+                                                                       const int8_t* B) {
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < NV; ++v) s[r][v] = _mm512_setzero_si512();
   for (int64_t q = 0; q < kq; ++q) {
@@ -61,9 +67,44 @@ ENGINE_TARGET_VNNI void micro_zmm(int64_t kq, const uint8_t* A, int64_t lda, con
     }
     B += 64 * NV;
   }
+}
+
+template <int MR, int NV>
+ENGINE_TARGET_VNNI void micro_zmm(int64_t kq, const uint8_t* A, int64_t lda, const int8_t* B,
+                                  int32_t* C, int64_t ldc) {
+  __m512i s[MR][NV];
+  tile_zmm<MR, NV>(s, kq, A, lda, B);
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < NV; ++v) _mm512_storeu_si512(C + r * ldc + 16 * v, s[r][v]);
 }
+
+// The same tile requantized from the registers into y (columns c0.. of f, rows at y + r * ldy);
+// sum: the residual input of these outputs (kSum).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12's AVX-512 intrinsics
+#pragma GCC diagnostic ignored "-Wuninitialized"
+template <int MR, int NV, bool kFixed, bool kSum>
+ENGINE_TARGET_VNNI void micro_zmm_rq(int64_t kq, const uint8_t* A, int64_t lda, const int8_t* B,
+                                     const FusedOutput& f, int64_t c0, uint8_t* y,
+                                     const uint8_t* sum) {
+  using namespace rq16;
+  __m512i s[MR][NV];
+  tile_zmm<MR, NV>(s, kq, A, lda, B);
+  const Common16 c = common16(*f.lanes);
+  // Fully unrolled, so that s stays in registers.
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) {
+    const Channel16 ch = channel16<kFixed>(*f.lanes, c0 + 16 * v);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      __m512i ds = _mm512_setzero_si512();
+      if (kSum) ds = sum_delta16(sum + r * f.ldy + 16 * v, 0xFFFF, f.sum_type, c);
+      const __m128i b = low_bytes16(requant16<kFixed, kSum>(c, ch, s[r][v], ds));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(y + r * f.ldy + 16 * v), b);
+    }
+  }
+}
+#pragma GCC diagnostic pop
 
 ENGINE_TARGET_AVXVNNI inline __m256i dpbusd_vex(__m256i acc, __m256i a, __m256i b) {
   asm("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(a), "x"(b));
@@ -124,11 +165,25 @@ ENGINE_TARGET_AVX2 void micro_ymm_avx2(int64_t kq, const uint8_t* A, int64_t lda
 
 #endif  // ENGINE_U8S8_X86
 
+// Micro-kernel that requantizes its tile (micro_zmm_rq).
+using MicroRq = void (*)(int64_t kq, const uint8_t* A, int64_t lda, const int8_t* B,
+                         const FusedOutput& f, int64_t c0, uint8_t* y, const uint8_t* sum);
+
 // A path: tile height, lane width, panel width and the micro-kernel per number of vectors.
 struct Path {
   int mr = 1, lane = 1, nv = 1;
-  Micro micro[5] = {};  // index: vectors in the panel (1..nv)
+  Micro micro[5] = {};    // index: vectors in the panel (1..nv)
+  MicroRq rq[4][5] = {};  // [2 * fixed + sum][vectors]; avx512_vnni only
 };
+
+#ifdef ENGINE_U8S8_X86
+template <bool kFixed, bool kSum>
+void set_rq(Path& p) {
+  MicroRq* m = p.rq[2 * int(kFixed) + int(kSum)];
+  m[1] = micro_zmm_rq<6, 1, kFixed, kSum>, m[2] = micro_zmm_rq<6, 2, kFixed, kSum>;
+  m[3] = micro_zmm_rq<6, 3, kFixed, kSum>, m[4] = micro_zmm_rq<6, 4, kFixed, kSum>;
+}
+#endif
 
 Path path_for(IgemmIsa isa) {
   Path p;
@@ -137,6 +192,7 @@ Path path_for(IgemmIsa isa) {
     p.mr = 6, p.lane = 16, p.nv = 4;
     p.micro[1] = micro_zmm<6, 1>, p.micro[2] = micro_zmm<6, 2>;
     p.micro[3] = micro_zmm<6, 3>, p.micro[4] = micro_zmm<6, 4>;
+    set_rq<false, false>(p), set_rq<false, true>(p), set_rq<true, false>(p), set_rq<true, true>(p);
   } else if (isa == IgemmIsa::AvxVnni) {
     p.mr = 6, p.lane = 8, p.nv = 2;
     p.micro[1] = micro_ymm_vnni<6, 1>, p.micro[2] = micro_ymm_vnni<6, 2>;
@@ -195,7 +251,7 @@ int64_t U8s8Gemm::row_tile(const U8s8Weights& w) {
 }
 
 void U8s8Gemm::run(const U8s8Weights& w, const uint8_t* A, int64_t lda, int64_t rows, int64_t p0,
-                   int64_t p1, TileSink sink, void* ctx) {
+                   int64_t p1, TileSink sink, void* ctx, const FusedOutput* fused) {
   if (rows <= 0) return;
   constexpr int64_t kMaxTile = 8 * 64;
   alignas(64) int32_t tile[kMaxTile];
@@ -220,13 +276,29 @@ void U8s8Gemm::run(const U8s8Weights& w, const uint8_t* A, int64_t lda, int64_t 
     for (int64_t r = full; r < rows; ++r)
       std::memcpy(&tail[size_t((r - full) * w.Kp_)], A + r * lda, size_t(w.Kp_));
   }
+  const bool has_sum = fused && fused->sum && fused->sum_type != Q8Type::None;
+  const MicroRq* rq = fused ? path.rq[2 * int(fused->lanes->fixed) + int(has_sum)] : nullptr;
   for (int64_t p = p0; p < p1; ++p) {
     const int64_t c0 = w.panel_start_[size_t(p)], width = w.panel_start_[size_t(p) + 1] - c0;
     const int64_t cols = std::min(width, w.M_ - c0);
     const Micro micro = path.micro[width / path.lane];
+    const MicroRq micro_rq = rq && cols == width ? rq[width / path.lane] : nullptr;
     const int8_t* B = w.packed_.data() + w.Kp_ * c0;
     for (int64_t r0 = 0; r0 < rows; r0 += mr) {
       const bool partial = r0 >= full;
+      if (micro_rq && !partial) {
+        // The next tile reads sum and writes y in lines not cached yet: prefetch them (the
+        // hardware prefetcher misses the ldy stride; the sum loads stalled the requantization).
+        uint8_t* y = fused->y + r0 * fused->ldy + c0;
+        const uint8_t* sum = has_sum ? fused->sum + r0 * fused->ldy + c0 : nullptr;
+        for (int64_t r = mr; r < 2 * mr && r0 + r < rows; ++r)
+          for (int64_t i = 0; i < cols; i += 64) {
+            if (sum) __builtin_prefetch(sum + r * fused->ldy + i, 0, 3);
+            __builtin_prefetch(y + r * fused->ldy + i, 1, 3);
+          }
+        micro_rq(kq, A + r0 * lda, lda, B, *fused, c0, y, sum);
+        continue;
+      }
       micro(kq, partial ? tail.data() : A + r0 * lda, partial ? w.Kp_ : lda, B, tile, width);
       sink(ctx, r0, std::min(mr, rows - r0), c0, cols, tile, width);
     }

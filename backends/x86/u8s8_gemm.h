@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "ops/igemm.h"
+#include "ops/irequant.h"
 
 namespace engine::x86 {
 
@@ -56,14 +57,28 @@ class U8s8Weights {
 using TileSink = void (*)(void* ctx, int64_t r0, int64_t rows, int64_t c0, int64_t cols,
                           const int32_t* tile, int64_t ldt);
 
+// Requantization inside the micro-kernel (avx512_vnni path): full tiles (all tile rows, every
+// column of the panel) are requantized straight from the accumulator registers into y with the
+// per-channel constants of `lanes` (column j = channel j; requant_channels_simd's math, shared
+// through ops/irequant_avx512.h); the other tiles still go to the sink. The caller checks that
+// the SIMD requantization takes these constants (requant_channels_fusable).
+struct FusedOutput {
+  const ChannelLanes* lanes = nullptr;
+  uint8_t* y = nullptr;          // GEMM row r, column j at y[r * ldy + j] (row 0 of this call)
+  const uint8_t* sum = nullptr;  // optional residual input, laid out like y
+  Q8Type sum_type = Q8Type::None;
+  int64_t ldy = 0;
+};
+
 class U8s8Gemm {
  public:
   // Row tile height of the path of `w` (work is best split in multiples of it).
   static int64_t row_tile(const U8s8Weights& w);
   // C rows [0, rows) x column panels [p0, p1) of w, each tile passed to sink. A: rows x Kp bytes
-  // with leading dimension lda >= Kp. Runs on the calling thread.
+  // with leading dimension lda >= Kp. Runs on the calling thread. With `fused` (used only on the
+  // avx512_vnni path), full tiles are requantized by the micro-kernel instead of the sink.
   static void run(const U8s8Weights& w, const uint8_t* A, int64_t lda, int64_t rows, int64_t p0,
-                  int64_t p1, TileSink sink, void* ctx);
+                  int64_t p1, TileSink sink, void* ctx, const FusedOutput* fused = nullptr);
 };
 
 }  // namespace engine::x86

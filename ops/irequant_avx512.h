@@ -1,0 +1,186 @@
+// AVX-512 requantization of 16 int32 lanes that belong to 16 consecutive output channels
+// (internal to the INT8 kernels): the per-channel path of requant_channels_simd (irequant.cpp)
+// and the GEMM micro-kernel that requantizes its register tile directly (backends/x86/u8s8_gemm)
+// share this code, so both are bit-identical to ChannelRequant by construction. Only for
+// translation units that compile these functions with the AVX-512 target attribute below; the
+// callers check the CPU first.
+//
+// Fixed mode: apply_multiplier of quant/fixedpoint.h. Both of its roundings are half away from
+// zero, so it is odd: the magnitude goes through unsigned math (|INT_MIN| = 2^31 as uint32;
+// |x| * q < 2^62) and the sign comes back at the end. High half: (|x| * q + 2^30) >> 31; right
+// shift: (h + 2^(rsh - 1)) >> rsh. The output zero point is added after clamping to
+// [lo - zp, hi - zp] (equal to clamping zp + v to [lo, hi] for every int32 v); with a sum the two
+// terms are added with int32 saturation, which the clamp cannot tell from the int64 sum of the
+// scalar code. Float mode: float(acc) * m [+ float(sum - sum_zp) * sum_m] (two roundings, never
+// an FMA), clamped, converted with the MXCSR rounding (ties to even).
+#pragma once
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+
+#include <cstdint>
+#include <limits>
+
+#include "ops/irequant.h"
+
+#define ENGINE_TARGET_AVX512_RQ __attribute__((target("avx2,avx512f,avx512bw,avx512vl")))
+#define ENGINE_INLINE_AVX512_RQ \
+  inline __attribute__((always_inline, target("avx2,avx512f,avx512bw,avx512vl")))
+
+// GCC 12's AVX-512 intrinsics pass an undefined vector as the unused merge source, which its own
+// -Wmaybe-uninitialized reports at the call sites (a compiler bug, fixed in later GCC).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
+namespace engine::rq16 {
+
+// A fixed multiplier on 16 lanes. qo: q >> 32 (the odd lanes' multiplier); rnd: 2^(rsh - 1), 0
+// if rsh = 0.
+struct Fixed16 {
+  bool any_left = false, any_right = false;
+  bool small_x = false;  // |x| < 2^9 and lsh <= 22: x << lsh cannot overflow
+  __m512i q, qo, lsh, rsh, over, under, rnd;
+};
+
+ENGINE_INLINE_AVX512_RQ __m512i apply_fixed16(__m512i x, const Fixed16& f) {
+  if (f.any_left && f.small_x) {
+    x = _mm512_sllv_epi32(x, f.lsh);
+  } else if (f.any_left) {
+    const __mmask16 over = _mm512_cmpgt_epi32_mask(x, f.over);
+    const __mmask16 under = _mm512_cmplt_epi32_mask(x, f.under);
+    x = _mm512_sllv_epi32(x, f.lsh);
+    x = _mm512_mask_mov_epi32(x, over, _mm512_set1_epi32(std::numeric_limits<int32_t>::max()));
+    x = _mm512_mask_mov_epi32(x, under, _mm512_set1_epi32(std::numeric_limits<int32_t>::min()));
+  }
+  const __mmask16 neg = _mm512_cmplt_epi32_mask(x, _mm512_setzero_si512());
+  const __m512i a = _mm512_abs_epi32(x);
+  const __m512i nudge = _mm512_set1_epi64(int64_t(1) << 30);
+  const __m512i even = _mm512_srli_epi64(_mm512_add_epi64(_mm512_mul_epu32(a, f.q), nudge), 31);
+  const __m512i odd = _mm512_slli_epi64(
+      _mm512_add_epi64(_mm512_mul_epu32(_mm512_srli_epi64(a, 32), f.qo), nudge), 1);
+  __m512i h = _mm512_mask_blend_epi32(0xAAAA, even, odd);
+  if (f.any_right) h = _mm512_srlv_epi32(_mm512_add_epi32(h, f.rnd), f.rsh);
+  return _mm512_mask_sub_epi32(h, neg, _mm512_setzero_si512(), h);
+}
+
+ENGINE_INLINE_AVX512_RQ __m512i saturating_add16(__m512i a, __m512i b) {
+  const __m512i s = _mm512_add_epi32(a, b);
+  const __m512i ov = _mm512_and_si512(_mm512_xor_si512(a, s), _mm512_xor_si512(b, s));
+  const __m512i sat = _mm512_xor_si512(_mm512_srai_epi32(a, 31),
+                                       _mm512_set1_epi32(std::numeric_limits<int32_t>::max()));
+  return _mm512_mask_mov_epi32(s, _mm512_cmplt_epi32_mask(ov, _mm512_setzero_si512()), sat);
+}
+
+// What every lane shares: the sum's multiplier and zero point, the output range and zero point.
+// The sum minus its zero point is a difference of two 8-bit values (|x| <= 383 < 2^9), so its
+// left shifts up to 22 need no overflow checks.
+struct Common16 {
+  Fixed16 sfm;
+  __m512i szp, zp, lo, hi;
+  __m512 sm, flo, fhi;
+};
+
+ENGINE_INLINE_AVX512_RQ Common16 common16(const ChannelLanes& t) {
+  const RequantRow& r = t.common;
+  const FixedLane& l = t.sum_lane;
+  Common16 c;
+  c.sfm.small_x = l.lsh <= 22;
+  c.sfm.any_left = l.lsh > 0;
+  c.sfm.any_right = l.rsh > 0;
+  c.sfm.q = _mm512_set1_epi32(l.q);
+  c.sfm.qo = c.sfm.q;
+  c.sfm.lsh = _mm512_set1_epi32(l.lsh);
+  c.sfm.rsh = _mm512_set1_epi32(l.rsh);
+  c.sfm.over = _mm512_set1_epi32(l.over);
+  c.sfm.under = _mm512_set1_epi32(l.under);
+  c.sfm.rnd = _mm512_set1_epi32(int32_t(uint32_t(l.mask) / 2 + (l.rsh > 0 ? 1u : 0u)));
+  c.szp = _mm512_set1_epi32(r.sum_zp);
+  c.zp = _mm512_set1_epi32(r.zp);
+  c.lo = _mm512_set1_epi32(r.lo - r.zp);
+  c.hi = _mm512_set1_epi32(r.hi - r.zp);
+  c.sm = _mm512_set1_ps(r.sum_m);
+  c.flo = _mm512_set1_ps(float(r.lo - r.zp));
+  c.fhi = _mm512_set1_ps(float(r.hi - r.zp));
+  return c;
+}
+
+// The constants of channels [c, c + 16): the accumulator offset and the multipliers.
+struct Channel16 {
+  __m512i off;
+  Fixed16 fm;
+  __m512 m;
+};
+
+ENGINE_INLINE_AVX512_RQ __m512i load16i(const int32_t* p) {
+  return _mm512_loadu_si512(p);
+}
+
+template <bool kFixed>
+ENGINE_INLINE_AVX512_RQ Channel16 channel16(const ChannelLanes& t, int64_t c) {
+  Channel16 ch;
+  ch.off = load16i(t.off + c);
+  ch.fm.any_left = t.any_left;
+  ch.fm.any_right = t.any_right;
+  if (kFixed) {
+    ch.fm.q = load16i(t.q + c);
+    ch.fm.qo = _mm512_srli_epi64(ch.fm.q, 32);
+    ch.fm.rsh = load16i(t.rsh + c);
+    // 2^(rsh - 1) = (mask + 1) / 2 (unsigned: mask + 1 = 2^31 for rsh = 31), 0 for rsh = 0.
+    ch.fm.rnd = _mm512_srli_epi32(_mm512_add_epi32(load16i(t.mask + c), _mm512_set1_epi32(1)), 1);
+    if (t.any_left) {
+      ch.fm.lsh = load16i(t.lsh + c);
+      ch.fm.over = load16i(t.over + c);
+      ch.fm.under = load16i(t.under + c);
+    }
+  } else {
+    ch.m = _mm512_loadu_ps(t.m + c);
+  }
+  return ch;
+}
+
+// sum - sum_zp for 16 (k: the lanes in use) sum bytes of type st.
+ENGINE_INLINE_AVX512_RQ __m512i sum_delta16(const uint8_t* p, __mmask16 k, Q8Type st,
+                                            const Common16& c) {
+  const __m128i b = k == 0xFFFF ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))
+                                : _mm_maskz_loadu_epi8(k, p);
+  return _mm512_sub_epi32(st == Q8Type::U8 ? _mm512_cvtepu8_epi32(b) : _mm512_cvtepi8_epi32(b),
+                          c.szp);
+}
+
+// The 16 output values (in range, as int32) of accumulators acc (before the offset) and sum
+// deltas ds (kSum).
+template <bool kFixed, bool kSum>
+ENGINE_INLINE_AVX512_RQ __m512i requant16(const Common16& c, const Channel16& ch, __m512i acc,
+                                          __m512i ds) {
+  const __m512i x = _mm512_add_epi32(acc, ch.off);
+  if (kFixed) {
+    __m512i v = apply_fixed16(x, ch.fm);
+    if (kSum) v = saturating_add16(v, apply_fixed16(ds, c.sfm));
+    return _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(v, c.lo), c.hi), c.zp);
+  }
+  __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(x), ch.m);
+  if (kSum) {
+    __m512 g = _mm512_mul_ps(_mm512_cvtepi32_ps(ds), c.sm);
+    asm("" : "+v"(f), "+v"(g));  // two roundings, as the scalar code: never an FMA
+    f = _mm512_add_ps(f, g);
+  }
+  f = _mm512_min_ps(c.fhi, _mm512_max_ps(c.flo, f));     // NaN-free: f comes from integers
+  return _mm512_add_epi32(_mm512_cvtps_epi32(f), c.zp);  // MXCSR rounding: ties to even
+}
+
+// The low bytes of 16 in-range int32 values. VPSHUFB + VPERMD gather them; VPMOV(U)SDB is slow
+// on AMD Zen 4/5 (a fifth of a mobilenet_v2 run).
+ENGINE_INLINE_AVX512_RQ __m128i low_bytes16(__m512i v) {
+  const __m512i low_bytes = _mm512_broadcast_i32x4(
+      _mm_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1));
+  const __m512i low_dwords = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  return _mm512_castsi512_si128(
+      _mm512_permutexvar_epi32(low_dwords, _mm512_shuffle_epi8(v, low_bytes)));
+}
+
+}  // namespace engine::rq16
+
+#pragma GCC diagnostic pop
+
+#endif
