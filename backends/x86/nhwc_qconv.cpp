@@ -6,8 +6,10 @@
 // scale_bits, out_min, out_max) plus the Conv ones. Every input but x and sum is a constant.
 //
 // group == 1: the u8 x s8 GEMM of u8s8_gemm.h with one row per output pixel. The A rows are the
-// input pixels themselves for 1x1 / stride-1 / unpadded convs (uint8, C a multiple of 4), else an
-// NHWC im2col (each kernel tap is a contiguous run of C bytes; padding holds the zero point).
+// input pixels themselves for 1x1 / stride-1 / unpadded convs (uint8, C a multiple of 4); other
+// uint8 convs with C a multiple of 4 give the GEMM one pointer per kernel tap and pixel (the
+// input pixel's C channels, or a pixel of zero points in padding: no im2col copy); the rest use
+// an NHWC im2col (each kernel tap is a contiguous run of C bytes; padding holds the zero point).
 // Activations enter the GEMM as uint8: int8 ones are shifted by 128 (x ^ 0x80) with their zero
 // point. sum_k (x - x_zp) * w = sum_k x * w - x_zp * colsum(w), so the per-channel constant
 // bias - x_zp * colsum(w) (wrapping int32) is added before requantization, which runs on each
@@ -80,12 +82,14 @@ const Tensor& constant(const InferContext& ctx, int i, const char* what) {
 struct State {
   ConvGeom g;
   bool dw = false, x_signed = false, direct = false;
-  int32_t xzp = 0;            // in the type of x
-  uint8_t pad = 0;            // the zero point as the GEMM's uint8 (x_zp, + 128 for int8 x)
-  std::vector<int8_t> wk;     // group 1: K x M, k = (ky * KW + kx) * C + c
-  U8s8Weights gemm;           // wk packed for the path in use at prepare
-  std::vector<int32_t> dw_w;  // depthwise: taps x C
-  std::vector<uint8_t> zrow;  // depthwise: an input row of zero points (x's type), for padding
+  bool indirect = false;           // group 1, not direct: GEMM rows as pointers (no im2col)
+  std::vector<uint8_t> pad_pixel;  // indirect: C zero points, the pixel padding taps read
+  int32_t xzp = 0;                 // in the type of x
+  uint8_t pad = 0;                 // the zero point as the GEMM's uint8 (x_zp, + 128 for int8 x)
+  std::vector<int8_t> wk;          // group 1: K x M, k = (ky * KW + kx) * C + c
+  U8s8Weights gemm;                // wk packed for the path in use at prepare
+  std::vector<int32_t> dw_w;       // depthwise: taps x C
+  std::vector<uint8_t> zrow;       // depthwise: an input row of zero points (x's type), for padding
   // Requantization: scalar (ChannelRequant) and per-channel SIMD lanes, padded by 16 channels.
   ChannelRequant rq;
   bool has_sum = false;
@@ -153,6 +157,8 @@ std::shared_ptr<const void> prepare(const InferContext& ctx) {
     }
     st->direct = KH == 1 && KW == 1 && g.s[1] == 1 && g.s[2] == 1 && g.pb[1] == 0 && g.pb[2] == 0 &&
                  g.pe[1] == 0 && g.pe[2] == 0 && !st->x_signed && C % 4 == 0;
+    st->indirect = !st->direct && !st->x_signed && U8s8Gemm::indirect_ok(st->gemm, taps);
+    if (st->indirect) st->pad_pixel.assign(size_t(C), st->pad);
   }
   // Requantization constants.
   const DType yt = ctx.dtype(7);
@@ -289,6 +295,30 @@ void im2col(const State& st, const uint8_t* x, int64_t p0, int64_t rows, uint8_t
   }
 }
 
+// The indirect GEMM rows of pixels [p0, p0 + rows): for each tap, a pointer to the input
+// pixel's C channels, or to the zero-point pixel in padding (uint8 x only).
+void indirection(const State& st, const uint8_t* x, int64_t p0, int64_t rows, const uint8_t** ind) {
+  const ConvGeom& g = st.g;
+  const int64_t C = g.C, IH = g.in[1], IW = g.in[2], OH = g.out[1], OW = g.out[2];
+  const int64_t KH = g.k[1], KW = g.k[2];
+  int64_t n = p0 / (OH * OW), oy = (p0 / OW) % OH, ox = p0 % OW;  // of row r, advanced below
+  for (int64_t r = 0; r < rows; ++r, ++ox) {
+    if (ox == OW) {
+      ox = 0;
+      if (++oy == OH) oy = 0, ++n;
+    }
+    for (int64_t ky = 0; ky < KH; ++ky) {
+      const int64_t iy = oy * g.s[1] - g.pb[1] + ky * g.d[1];
+      const bool row_in = iy >= 0 && iy < IH;
+      for (int64_t kx = 0; kx < KW; ++kx) {
+        const int64_t ix = ox * g.s[2] - g.pb[2] + kx * g.d[2];
+        *ind++ =
+            row_in && ix >= 0 && ix < IW ? x + ((n * IH + iy) * IW + ix) * C : st.pad_pixel.data();
+      }
+    }
+  }
+}
+
 void run_gemm(const State& st, const U8s8Weights& w, const uint8_t* x, const Writer& out,
               int threads) {
   const ConvGeom& g = st.g;
@@ -316,6 +346,14 @@ void run_gemm(const State& st, const U8s8Weights& w, const uint8_t* x, const Wri
     const FusedOutput* fused = fuse ? &f : nullptr;
     if (st.direct) {
       U8s8Gemm::run(w, x + r0 * g.C, g.C, rows, p0, p1, sink, &ctx, fused);
+      continue;
+    }
+    if (st.indirect) {
+      const int64_t taps = g.k[1] * g.k[2];
+      thread_local std::vector<const uint8_t*> ind;
+      if (ind.size() < size_t(rb * taps)) ind.resize(size_t(rb * taps));
+      indirection(st, x, r0, rows, ind.data());
+      U8s8Gemm::run_indirect(w, ind.data(), taps, rows, p0, p1, sink, &ctx, fused);
       continue;
     }
     thread_local std::vector<uint8_t> A;

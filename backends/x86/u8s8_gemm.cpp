@@ -36,9 +36,26 @@ inline int32_t quad(const uint8_t* p) {
   return v;
 }
 
-// Micro-kernel: C[MR x W] = A[MR rows, kq quads] x panel (W = lanes * NV columns), overwritten.
-using Micro = void (*)(int64_t kq, const uint8_t* A, int64_t lda, const int8_t* B, int32_t* C,
-                       int64_t ldc);
+// The A rows of one tile: row r is the concatenation over t < taps of tq quads (4 bytes) at
+// ptr(r, t). Direct rows: taps = 1, row r at A + r * lda. Indirect rows: ind[r * taps + t].
+struct TileRows {
+  const uint8_t* A = nullptr;
+  int64_t lda = 0;
+  const uint8_t* const* ind = nullptr;
+  int64_t taps = 1, tq = 0;
+  const uint8_t* ptr(int64_t r, int64_t t) const { return ind ? ind[r * taps + t] : A + r * lda; }
+  TileRows from(int64_t r0) const {  // the rows from r0 on
+    TileRows a = *this;
+    if (ind)
+      a.ind += r0 * taps;
+    else
+      a.A += r0 * lda;
+    return a;
+  }
+};
+
+// Micro-kernel: C[MR x W] = A[MR rows] x panel (W = lanes * NV columns), overwritten.
+using Micro = void (*)(const TileRows& a, const int8_t* B, int32_t* C, int64_t ldc);
 
 #ifdef ENGINE_U8S8_X86
 
@@ -49,31 +66,33 @@ ENGINE_TARGET_VNNI inline __m512i dpbusd(__m512i acc, __m512i a, __m512i b) {
   return acc;
 }
 
-// The register tile s = A[MR rows, kq quads] x panel (NV vectors of 16 columns).
+// The register tile s = A[MR rows] x panel (NV vectors of 16 columns).
 template <int MR, int NV>
 __attribute__((always_inline)) ENGINE_TARGET_VNNI inline void tile_zmm(__m512i (&s)[MR][NV],
-                                                                       int64_t kq, const uint8_t* A,
-                                                                       int64_t lda,
+                                                                       const TileRows& a,
                                                                        const int8_t* B) {
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < NV; ++v) s[r][v] = _mm512_setzero_si512();
-  for (int64_t q = 0; q < kq; ++q) {
-    __m512i b[NV];
-    for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_si512(B + 64 * v);
+  for (int64_t t = 0; t < a.taps; ++t) {
+    const uint8_t* p[MR];
+    for (int r = 0; r < MR; ++r) p[r] = a.ptr(r, t);
+    for (int64_t q = 0; q < a.tq; ++q) {
+      __m512i b[NV];
+      for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_si512(B + 64 * v);
 #pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) {
-      const __m512i a = _mm512_set1_epi32(quad(A + r * lda + 4 * q));
-      for (int v = 0; v < NV; ++v) s[r][v] = dpbusd(s[r][v], a, b[v]);
+      for (int r = 0; r < MR; ++r) {
+        const __m512i x = _mm512_set1_epi32(quad(p[r] + 4 * q));
+        for (int v = 0; v < NV; ++v) s[r][v] = dpbusd(s[r][v], x, b[v]);
+      }
+      B += 64 * NV;
     }
-    B += 64 * NV;
   }
 }
 
 template <int MR, int NV>
-ENGINE_TARGET_VNNI void micro_zmm(int64_t kq, const uint8_t* A, int64_t lda, const int8_t* B,
-                                  int32_t* C, int64_t ldc) {
+ENGINE_TARGET_VNNI void micro_zmm(const TileRows& a, const int8_t* B, int32_t* C, int64_t ldc) {
   __m512i s[MR][NV];
-  tile_zmm<MR, NV>(s, kq, A, lda, B);
+  tile_zmm<MR, NV>(s, a, B);
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < NV; ++v) _mm512_storeu_si512(C + r * ldc + 16 * v, s[r][v]);
 }
@@ -84,12 +103,11 @@ ENGINE_TARGET_VNNI void micro_zmm(int64_t kq, const uint8_t* A, int64_t lda, con
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12's AVX-512 intrinsics
 #pragma GCC diagnostic ignored "-Wuninitialized"
 template <int MR, int NV, bool kFixed, bool kSum>
-ENGINE_TARGET_VNNI void micro_zmm_rq(int64_t kq, const uint8_t* A, int64_t lda, const int8_t* B,
-                                     const FusedOutput& f, int64_t c0, uint8_t* y,
-                                     const uint8_t* sum) {
+ENGINE_TARGET_VNNI void micro_zmm_rq(const TileRows& a, const int8_t* B, const FusedOutput& f,
+                                     int64_t c0, uint8_t* y, const uint8_t* sum) {
   using namespace rq16;
   __m512i s[MR][NV];
-  tile_zmm<MR, NV>(s, kq, A, lda, B);
+  tile_zmm<MR, NV>(s, a, B);
   const Common16 c = common16(*f.lanes);
   // Fully unrolled, so that s stays in registers.
 #pragma GCC unroll 4
@@ -112,21 +130,25 @@ ENGINE_TARGET_AVXVNNI inline __m256i dpbusd_vex(__m256i acc, __m256i a, __m256i 
 }
 
 template <int MR, int NV>
-ENGINE_TARGET_AVXVNNI void micro_ymm_vnni(int64_t kq, const uint8_t* A, int64_t lda,
-                                          const int8_t* B, int32_t* C, int64_t ldc) {
+ENGINE_TARGET_AVXVNNI void micro_ymm_vnni(const TileRows& a, const int8_t* B, int32_t* C,
+                                          int64_t ldc) {
   __m256i s[MR][NV];
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < NV; ++v) s[r][v] = _mm256_setzero_si256();
-  for (int64_t q = 0; q < kq; ++q) {
-    __m256i b[NV];
-    for (int v = 0; v < NV; ++v)
-      b[v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(B + 32 * v));
+  for (int64_t t = 0; t < a.taps; ++t) {
+    const uint8_t* p[MR];
+    for (int r = 0; r < MR; ++r) p[r] = a.ptr(r, t);
+    for (int64_t q = 0; q < a.tq; ++q) {
+      __m256i b[NV];
+      for (int v = 0; v < NV; ++v)
+        b[v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(B + 32 * v));
 #pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) {
-      const __m256i a = _mm256_set1_epi32(quad(A + r * lda + 4 * q));
-      for (int v = 0; v < NV; ++v) s[r][v] = dpbusd_vex(s[r][v], a, b[v]);
+      for (int r = 0; r < MR; ++r) {
+        const __m256i x = _mm256_set1_epi32(quad(p[r] + 4 * q));
+        for (int v = 0; v < NV; ++v) s[r][v] = dpbusd_vex(s[r][v], x, b[v]);
+      }
+      B += 32 * NV;
     }
-    B += 32 * NV;
   }
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < NV; ++v)
@@ -136,27 +158,31 @@ ENGINE_TARGET_AVXVNNI void micro_ymm_vnni(int64_t kq, const uint8_t* A, int64_t 
 // Without VNNI: each int32 lane holds 4 bytes; as int16 pairs, the even bytes (0, 2) and the odd
 // bytes (1, 3) are multiplied separately with VPMADDWD (exact int32 pair sums) and added.
 template <int MR, int NV>
-ENGINE_TARGET_AVX2 void micro_ymm_avx2(int64_t kq, const uint8_t* A, int64_t lda, const int8_t* B,
-                                       int32_t* C, int64_t ldc) {
+ENGINE_TARGET_AVX2 void micro_ymm_avx2(const TileRows& a, const int8_t* B, int32_t* C,
+                                       int64_t ldc) {
   __m256i s[MR][NV];
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < NV; ++v) s[r][v] = _mm256_setzero_si256();
   const __m256i low_bytes = _mm256_set1_epi16(0x00FF);
-  for (int64_t q = 0; q < kq; ++q) {
-    __m256i be[NV], bo[NV];
-    for (int v = 0; v < NV; ++v) {
-      const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(B + 32 * v));
-      be[v] = _mm256_srai_epi16(_mm256_slli_epi16(b, 8), 8);  // sign-extended bytes 0, 2
-      bo[v] = _mm256_srai_epi16(b, 8);                        // sign-extended bytes 1, 3
+  for (int64_t t = 0; t < a.taps; ++t) {
+    const uint8_t* p[MR];
+    for (int r = 0; r < MR; ++r) p[r] = a.ptr(r, t);
+    for (int64_t q = 0; q < a.tq; ++q) {
+      __m256i be[NV], bo[NV];
+      for (int v = 0; v < NV; ++v) {
+        const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(B + 32 * v));
+        be[v] = _mm256_srai_epi16(_mm256_slli_epi16(b, 8), 8);  // sign-extended bytes 0, 2
+        bo[v] = _mm256_srai_epi16(b, 8);                        // sign-extended bytes 1, 3
+      }
+      for (int r = 0; r < MR; ++r) {
+        const __m256i x = _mm256_set1_epi32(quad(p[r] + 4 * q));
+        const __m256i xe = _mm256_and_si256(x, low_bytes), xo = _mm256_srli_epi16(x, 8);
+        for (int v = 0; v < NV; ++v)
+          s[r][v] = _mm256_add_epi32(s[r][v], _mm256_add_epi32(_mm256_madd_epi16(xe, be[v]),
+                                                               _mm256_madd_epi16(xo, bo[v])));
+      }
+      B += 32 * NV;
     }
-    for (int r = 0; r < MR; ++r) {
-      const __m256i a = _mm256_set1_epi32(quad(A + r * lda + 4 * q));
-      const __m256i ae = _mm256_and_si256(a, low_bytes), ao = _mm256_srli_epi16(a, 8);
-      for (int v = 0; v < NV; ++v)
-        s[r][v] = _mm256_add_epi32(
-            s[r][v], _mm256_add_epi32(_mm256_madd_epi16(ae, be[v]), _mm256_madd_epi16(ao, bo[v])));
-    }
-    B += 32 * NV;
   }
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < NV; ++v)
@@ -166,8 +192,8 @@ ENGINE_TARGET_AVX2 void micro_ymm_avx2(int64_t kq, const uint8_t* A, int64_t lda
 #endif  // ENGINE_U8S8_X86
 
 // Micro-kernel that requantizes its tile (micro_zmm_rq).
-using MicroRq = void (*)(int64_t kq, const uint8_t* A, int64_t lda, const int8_t* B,
-                         const FusedOutput& f, int64_t c0, uint8_t* y, const uint8_t* sum);
+using MicroRq = void (*)(const TileRows& a, const int8_t* B, const FusedOutput& f, int64_t c0,
+                         uint8_t* y, const uint8_t* sum);
 
 // A path: tile height, lane width, panel width and the micro-kernel per number of vectors.
 struct Path {
@@ -206,13 +232,14 @@ Path path_for(IgemmIsa isa) {
 }
 
 // Reference tile: rows x cols of C from the plain weights.
-void reference_tile(const U8s8Weights& w, const int8_t* plain, int64_t M, const uint8_t* A,
-                    int64_t lda, int64_t rows, int64_t c0, int64_t cols, int32_t* C, int64_t ldc) {
+void reference_tile(const U8s8Weights& w, const int8_t* plain, int64_t M, const TileRows& A,
+                    int64_t rows, int64_t c0, int64_t cols, int32_t* C, int64_t ldc) {
+  const int64_t tap_bytes = 4 * A.tq;
   for (int64_t r = 0; r < rows; ++r) {
     uint32_t* c = reinterpret_cast<uint32_t*>(C + r * ldc);
     std::fill(c, c + cols, 0u);
     for (int64_t k = 0; k < w.depth(); ++k) {
-      const int32_t a = A[r * lda + k];
+      const int32_t a = A.ptr(r, k / tap_bytes)[k % tap_bytes];
       const int8_t* b = plain + k * M + c0;
       for (int64_t j = 0; j < cols; ++j) c[j] += uint32_t(a * int32_t(b[j]));
     }
@@ -250,40 +277,54 @@ int64_t U8s8Gemm::row_tile(const U8s8Weights& w) {
   return w.isa() == IgemmIsa::Reference ? 8 : path_for(w.isa()).mr;
 }
 
-void U8s8Gemm::run(const U8s8Weights& w, const uint8_t* A, int64_t lda, int64_t rows, int64_t p0,
-                   int64_t p1, TileSink sink, void* ctx, const FusedOutput* fused) {
+namespace {
+
+// C for rows [0, rows) of `all` x panels [p0, p1) (see U8s8Gemm::run).
+void run_rows(const U8s8Weights& w, const TileRows& all, int64_t rows, int64_t p0, int64_t p1,
+              TileSink sink, void* ctx, const FusedOutput* fused) {
   if (rows <= 0) return;
   constexpr int64_t kMaxTile = 8 * 64;
   alignas(64) int32_t tile[kMaxTile];
-  if (w.isa_ == IgemmIsa::Reference) {
+  if (w.isa() == IgemmIsa::Reference) {
     for (int64_t p = p0; p < p1; ++p) {
       const int64_t c0 = w.panel_begin(p), cols = w.panel_end(p) - c0;
       for (int64_t r0 = 0; r0 < rows; r0 += 8) {
         const int64_t nr = std::min<int64_t>(8, rows - r0);
-        reference_tile(w, w.plain_.data(), w.M_, A + r0 * lda, lda, nr, c0, cols, tile, 64);
+        reference_tile(w, w.plain(), w.cols(), all.from(r0), nr, c0, cols, tile, 64);
         sink(ctx, r0, nr, c0, cols, tile, 64);
       }
     }
     return;
   }
-  const Path path = path_for(w.isa_);
-  const int64_t mr = path.mr, kq = w.Kp_ / 4;
-  // Rows of the last, partial row group, zero-padded to mr rows.
+  const Path path = path_for(w.isa());
+  const int64_t mr = path.mr, Kp = w.padded_depth();
+  // The last, partial row group, padded to mr rows: direct rows are copied next to zero rows,
+  // indirect ones repeat the pointers of its last row (those rows' results are not used).
   thread_local std::vector<uint8_t> tail;
+  thread_local std::vector<const uint8_t*> tail_ind;
   const int64_t full = rows / mr * mr;
-  if (full < rows) {
-    tail.assign(size_t(mr * w.Kp_), 0);
+  TileRows last = all.from(full);
+  if (full < rows && all.ind) {
+    tail_ind.resize(size_t(mr * all.taps));
+    for (int64_t r = 0; r < mr; ++r)
+      std::copy(last.ind + std::min(r, rows - full - 1) * all.taps,
+                last.ind + (std::min(r, rows - full - 1) + 1) * all.taps,
+                tail_ind.begin() + r * all.taps);
+    last.ind = tail_ind.data();
+  } else if (full < rows) {
+    tail.assign(size_t(mr * Kp), 0);
     for (int64_t r = full; r < rows; ++r)
-      std::memcpy(&tail[size_t((r - full) * w.Kp_)], A + r * lda, size_t(w.Kp_));
+      std::memcpy(&tail[size_t((r - full) * Kp)], all.A + r * all.lda, size_t(Kp));
+    last.A = tail.data(), last.lda = Kp;
   }
   const bool has_sum = fused && fused->sum && fused->sum_type != Q8Type::None;
   const MicroRq* rq = fused ? path.rq[2 * int(fused->lanes->fixed) + int(has_sum)] : nullptr;
   for (int64_t p = p0; p < p1; ++p) {
-    const int64_t c0 = w.panel_start_[size_t(p)], width = w.panel_start_[size_t(p) + 1] - c0;
-    const int64_t cols = std::min(width, w.M_ - c0);
+    const int64_t c0 = w.panel_begin(p), width = w.panel_width(p);
+    const int64_t cols = w.panel_end(p) - c0;
     const Micro micro = path.micro[width / path.lane];
     const MicroRq micro_rq = rq && cols == width ? rq[width / path.lane] : nullptr;
-    const int8_t* B = w.packed_.data() + w.Kp_ * c0;
+    const int8_t* B = w.panel_data(p);
     for (int64_t r0 = 0; r0 < rows; r0 += mr) {
       const bool partial = r0 >= full;
       if (micro_rq && !partial) {
@@ -296,13 +337,36 @@ void U8s8Gemm::run(const U8s8Weights& w, const uint8_t* A, int64_t lda, int64_t 
             if (sum) __builtin_prefetch(sum + r * fused->ldy + i, 0, 3);
             __builtin_prefetch(y + r * fused->ldy + i, 1, 3);
           }
-        micro_rq(kq, A + r0 * lda, lda, B, *fused, c0, y, sum);
+        micro_rq(all.from(r0), B, *fused, c0, y, sum);
         continue;
       }
-      micro(kq, partial ? tail.data() : A + r0 * lda, partial ? w.Kp_ : lda, B, tile, width);
+      micro(partial ? last : all.from(r0), B, tile, width);
       sink(ctx, r0, std::min(mr, rows - r0), c0, cols, tile, width);
     }
   }
+}
+
+}  // namespace
+
+void U8s8Gemm::run(const U8s8Weights& w, const uint8_t* A, int64_t lda, int64_t rows, int64_t p0,
+                   int64_t p1, TileSink sink, void* ctx, const FusedOutput* fused) {
+  TileRows all;
+  all.A = A, all.lda = lda, all.tq = w.padded_depth() / 4;
+  run_rows(w, all, rows, p0, p1, sink, ctx, fused);
+}
+
+bool U8s8Gemm::indirect_ok(const U8s8Weights& w, int64_t taps) {
+  return taps > 0 && w.depth() % (4 * taps) == 0;
+}
+
+void U8s8Gemm::run_indirect(const U8s8Weights& w, const uint8_t* const* ind, int64_t taps,
+                            int64_t rows, int64_t p0, int64_t p1, TileSink sink, void* ctx,
+                            const FusedOutput* fused) {
+  ENGINE_CHECK(indirect_ok(w, taps), "u8s8 GEMM: K=", w.depth(), " does not split into ", taps,
+               " taps of whole quads");
+  TileRows all;
+  all.ind = ind, all.taps = taps, all.tq = w.depth() / taps / 4;
+  run_rows(w, all, rows, p0, p1, sink, ctx, fused);
 }
 
 }  // namespace engine::x86

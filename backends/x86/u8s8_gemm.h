@@ -42,9 +42,14 @@ class U8s8Weights {
   int64_t panels() const { return int64_t(panel_start_.size()) - 1; }
   int64_t panel_begin(int64_t p) const { return panel_start_[size_t(p)]; }
   int64_t panel_end(int64_t p) const { return std::min(panel_start_[size_t(p) + 1], M_); }
+  // Columns of panel p in the packed layout (a multiple of the lane width) and its packed bytes.
+  int64_t panel_width(int64_t p) const {
+    return panel_start_[size_t(p) + 1] - panel_start_[size_t(p)];
+  }
+  const int8_t* panel_data(int64_t p) const { return packed_.data() + Kp_ * panel_begin(p); }
+  const int8_t* plain() const { return plain_.data(); }  // reference path: K x M
 
  private:
-  friend class U8s8Gemm;
   int64_t K_ = 0, Kp_ = 0, M_ = 0;
   IgemmIsa isa_ = IgemmIsa::Reference;
   std::vector<int64_t> panel_start_{0};  // column of each panel; the last entry: padded M
@@ -79,6 +84,14 @@ class U8s8Gemm {
   // avx512_vnni path), full tiles are requantized by the micro-kernel instead of the sink.
   static void run(const U8s8Weights& w, const uint8_t* A, int64_t lda, int64_t rows, int64_t p0,
                   int64_t p1, TileSink sink, void* ctx, const FusedOutput* fused = nullptr);
+  // The same with indirect rows (a convolution without an im2col copy): row r of A is the
+  // concatenation over t < taps of the K / taps bytes at ind[r * taps + t] (an input pixel's
+  // channels, or a vector of zero points for padding). Needs indirect_ok(w, taps): K / taps a
+  // multiple of 4.
+  static bool indirect_ok(const U8s8Weights& w, int64_t taps);
+  static void run_indirect(const U8s8Weights& w, const uint8_t* const* ind, int64_t taps,
+                           int64_t rows, int64_t p0, int64_t p1, TileSink sink, void* ctx,
+                           const FusedOutput* fused = nullptr);
 };
 
 }  // namespace engine::x86
