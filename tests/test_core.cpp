@@ -221,6 +221,45 @@ TEST_CASE("executor: wrong input rank, shape and type are named") {
                        doctest::Contains("input 'x' is missing"), Error);
 }
 
+TEST_CASE("remove-identity drops pools with 1x1 windows and keeps every other pool") {
+  // x -> AveragePool(k1) -> MaxPool(k1, strides 1, pads 0) -> y1; x -> AveragePool(k1, s2) -> y2;
+  // x -> MaxPool(k2) -> y3; x -> MaxPool(k1, pads 1) -> y4.
+  ModelBuilder mb;
+  mb.input("x", {1, 2, 3, 3});
+  auto& a = mb.node("AveragePool", {"x"}, {"a"});
+  ModelBuilder::attr_ints(a, "kernel_shape", {1, 1});
+  auto& b = mb.node("MaxPool", {"a"}, {"y1"});
+  ModelBuilder::attr_ints(b, "kernel_shape", {1, 1});
+  ModelBuilder::attr_ints(b, "strides", {1, 1});
+  ModelBuilder::attr_ints(b, "pads", {0, 0, 0, 0});
+  auto& c = mb.node("AveragePool", {"x"}, {"y2"});
+  ModelBuilder::attr_ints(c, "kernel_shape", {1, 1});
+  ModelBuilder::attr_ints(c, "strides", {2, 2});
+  auto& d = mb.node("MaxPool", {"x"}, {"y3"});
+  ModelBuilder::attr_ints(d, "kernel_shape", {2, 2});
+  auto& e = mb.node("MaxPool", {"x"}, {"y4"});
+  ModelBuilder::attr_ints(e, "kernel_shape", {1, 1});
+  ModelBuilder::attr_ints(e, "pads", {1, 1, 1, 1});
+  for (const char* o : {"y1", "y2", "y3", "y4"}) mb.output(o);
+  ModelOptions opt;
+  opt.backend = "reference";  // no NHWC lowering: the pools keep their ONNX names
+  const Model m = Model::load_from_memory(mb.bytes(), opt);
+  // The two copying pools feed y1: AveragePool is gone, MaxPool stays as y1 is a graph output.
+  int pools = 0;
+  for (const Node& n : m.graph().nodes)
+    pools += n.op_type == "AveragePool" || n.op_type == "MaxPool";
+  CHECK(pools == 4);
+  Tensor x(DType::F32, {1, 2, 3, 3});
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = float(i * 7 % 11) - 5.0f;
+  const auto out = m.run(std::vector<Tensor>{x});
+  REQUIRE(out.size() == 4);
+  REQUIRE(out[0].shape() == x.shape());
+  for (int64_t i = 0; i < x.numel(); ++i) CHECK(out[0].data<float>()[i] == x.data<float>()[i]);
+  CHECK(out[1].shape() == Dims{1, 2, 2, 2});
+  CHECK(out[2].shape() == Dims{1, 2, 2, 2});
+  CHECK(out[3].shape() == Dims{1, 2, 5, 5});
+}
+
 TEST_CASE("passes: unknown pass names are rejected, stop_after works") {
   ModelBuilder mb;
   mb.input("x", {1, 2});
