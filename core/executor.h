@@ -39,7 +39,12 @@ struct Plan {
   std::vector<int64_t> offset;                     // arena offset per value, -1 if not in the arena
   std::vector<std::shared_ptr<const void>> state;  // per node: what its op's prepare built
   MemoryPlan memory;
+  bool batch_separable = false;  // see batch_separable()
 };
+
+// Whether every executed node of p treats the batch elements (dimension 0 of every input and
+// output, N >= 2) independently: a conservative whitelist (core/batch_split.cpp).
+bool batch_separable(const Graph& g, const Plan& p);
 
 // `input_values`: per graph input, its data when known at plan time (tiny inputs, which usually
 // are shape-like: Reshape's shape, Slice's starts, Resize's scales), else an undefined Tensor.
@@ -53,6 +58,11 @@ struct RunOptions {
   int threads = 0;  // 0: OpenMP default
   // Called after each executed node with its outputs (calibration, debugging, dumps).
   std::function<void(const Node&, const std::vector<Tensor*>&)> after_node;
+  // With several threads and a batch-separable plan (and no after_node), each thread runs its
+  // own slice of the batch through the whole graph, a few samples at a time, on one core:
+  // activations stay in cache and no layer waits for the other threads. Results are identical
+  // for integer graphs; float ones may differ in the last bits (other kernel blockings).
+  bool batch_split = true;
 };
 
 class Executor {
@@ -67,6 +77,10 @@ class Executor {
 
  private:
   void check_inputs(const std::vector<Tensor>& inputs) const;
+  // run() on batch slices, `threads` of them at once (RunOptions::batch_split); empty when the
+  // inputs do not split well (then run() goes on with the whole batch).
+  std::vector<Tensor> run_split(const std::vector<Tensor>& inputs, const Plan& plan,
+                                const RunOptions& opt, int threads) const;
   std::shared_ptr<const Graph> graph_;
   const OpRegistry& registry_;
   // Activation arenas kept between runs (fresh pages would be faulted in and zeroed by the kernel

@@ -2,8 +2,10 @@
 // error paths on malformed models.
 #include <doctest/doctest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "core/memory_planner.h"
 #include "engine/engine.h"
@@ -219,6 +221,98 @@ TEST_CASE("executor: wrong input rank, shape and type are named") {
                        doctest::Contains("input 'x' must be float32, got int64"), Error);
   CHECK_THROWS_WITH_AS(m.run(std::map<std::string, Tensor>{{"z", Tensor(DType::F32, {1, 3})}}),
                        doctest::Contains("input 'x' is missing"), Error);
+}
+
+namespace {
+// x [N, 3, 4, 4] -> Conv (3x3, pads 1) -> Relu -> `tail` ops -> y. ModelBuilder helpers add the
+// rest; the reference backend keeps the ONNX ops (and exact per-sample kernels).
+Model split_model(const std::function<void(ModelBuilder&)>& tail) {
+  ModelBuilder mb;
+  mb.input("x", {-1, 3, 4, 4});
+  std::vector<float> w(4 * 3 * 3 * 3);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = float(int(i * 7 % 13) - 6) * 0.1f;
+  mb.init("w", ftensor({4, 3, 3, 3}, w));
+  auto& c = mb.node("Conv", {"x", "w"}, {"c"});
+  ModelBuilder::attr_ints(c, "pads", {1, 1, 1, 1});
+  mb.node("Relu", {"c"}, {"r"});
+  tail(mb);
+  mb.output("y");
+  ModelOptions o;
+  o.backend = "reference";
+  return Model::load_from_memory(mb.bytes(), o);
+}
+
+Tensor split_input(int64_t n) {
+  Tensor x(DType::F32, {n, 3, 4, 4});
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = float(i * 5 % 17) - 8.0f;
+  return x;
+}
+}  // namespace
+
+TEST_CASE("batch split: separable graphs give the whole-batch outputs; batch-mixing ops opt out") {
+  // Separable: pool, flatten, Gemm with constant B, Softmax over classes, a constant broadcast.
+  const Model good = split_model([](ModelBuilder& mb) {
+    mb.node("GlobalAveragePool", {"r"}, {"g"});
+    mb.node("Flatten", {"g"}, {"f"});
+    mb.init("b", ftensor({4, 2}, {1, -1, 0.5f, 2, -0.5f, 1, 3, -2}));
+    mb.node("Gemm", {"f", "b"}, {"m"});
+    mb.init("k", ftensor({1, 2}, {0.25f, -0.75f}));
+    mb.node("Add", {"m", "k"}, {"a"});
+    auto& s = mb.node("Softmax", {"a"}, {"y"});
+    ModelBuilder::attr_int(s, "axis", 1);
+  });
+  for (int64_t n : {2, 7, 10}) {
+    CAPTURE(n);
+    const Tensor x = split_input(n);
+    CHECK(good.plan({x.shape()})->batch_separable);
+    RunOptions split, whole;
+    split.threads = whole.threads = 2;
+    whole.batch_split = false;
+    const Tensor ys = good.run({x}, split)[0], yw = good.run({x}, whole)[0];
+    REQUIRE(ys.shape() == Dims{n, 2});
+    // Float kernels may block sums differently per batch size: equal to rounding (the INT8 test in
+    // test_quant_models.cpp checks bit-identity).
+    for (int64_t i = 0; i < ys.numel(); ++i)
+      CHECK(ys.data<float>()[i] == doctest::Approx(yw.data<float>()[i]).epsilon(1e-5));
+    // Each sample alone gives its row.
+    for (int64_t b = 0; b < n; ++b) {
+      Tensor xb(DType::F32, {1, 3, 4, 4});
+      std::memcpy(xb.raw(), x.data<float>() + b * 48, 48 * sizeof(float));
+      const Tensor one = good.run({xb}, whole)[0];
+      CHECK(one.data<float>()[0] == doctest::Approx(ys.data<float>()[2 * b]).epsilon(1e-5));
+      CHECK(one.data<float>()[1] == doctest::Approx(ys.data<float>()[2 * b + 1]).epsilon(1e-5));
+    }
+  }
+  // Ops that mix samples keep the batch together.
+  const std::vector<std::function<void(ModelBuilder&)>> mixing = {
+      [](ModelBuilder& mb) {  // softmax over the batch
+        mb.node("Flatten", {"r"}, {"f"});
+        auto& s = mb.node("Softmax", {"f"}, {"y"});
+        ModelBuilder::attr_int(s, "axis", 0);
+      },
+      [](ModelBuilder& mb) {  // concatenation along the batch, then back to N rows
+        auto& c = mb.node("Concat", {"r", "r"}, {"cc"});
+        ModelBuilder::attr_int(c, "axis", 0);
+        mb.node("GlobalAveragePool", {"cc"}, {"y"});
+      },
+      [](ModelBuilder& mb) {  // channels first
+        auto& t = mb.node("Transpose", {"r"}, {"y"});
+        ModelBuilder::attr_ints(t, "perm", {1, 0, 2, 3});
+      },
+      [](ModelBuilder& mb) {  // an op not on the whitelist (reduces over the batch)
+        auto& m = mb.node("ReduceMean", {"r"}, {"y"});
+        ModelBuilder::attr_ints(m, "axes", {0});
+      },
+      [](ModelBuilder& mb) {  // a constant with one value per sample
+        mb.init("k", ftensor({4, 1, 1, 1}, {1, 2, 3, 4}));
+        mb.node("Mul", {"r", "k"}, {"y"});
+      },
+  };
+  for (size_t i = 0; i < mixing.size(); ++i) {
+    CAPTURE(i);
+    const Model m = split_model(mixing[i]);
+    CHECK_FALSE(m.plan({split_input(4).shape()})->batch_separable);
+  }
 }
 
 TEST_CASE("remove-identity drops pools with 1x1 windows and keeps every other pool") {

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "engine/engine.h"
 #include "frontend/dataset.h"
@@ -89,6 +90,16 @@ TEST_SUITE("models") {
       // set (../shared/README.md); hold ours to at least 99 % here, and top-1 within 0.5 points.
       CHECK(s.agree >= 990);
       CHECK(std::abs(s.correct_int8 - s.correct_fp32) <= 5);
+      // Batch split (each thread runs its own samples through the whole graph): the INT8 graph
+      // is separable, and the logits are bit-identical to running the batch layer by layer.
+      const Batch b = make_batch(test, 0, 18);
+      CHECK(int8.plan({b.images.shape()})->batch_separable);
+      RunOptions split, whole;
+      split.threads = whole.threads = 2;
+      whole.batch_split = false;
+      const Tensor ys = int8.run({b.images}, split)[0], yw = int8.run({b.images}, whole)[0];
+      REQUIRE(ys.shape() == yw.shape());
+      CHECK(std::memcmp(ys.raw(), yw.raw(), ys.nbytes()) == 0);
     }
   }
 }
