@@ -151,6 +151,34 @@ TEST_CASE("Transpose: [2,3,4] perm [1,2,0], default perm, other dtypes") {
                   Error);
 }
 
+TEST_CASE("Transpose NCHW -> NHWC with 1-5 channels (few-row fast path, column blocks)") {
+  OpRegistry r;
+  register_shape_ops(r);
+  const int64_t B = 2, H = 5, W = 1000, P = H * W;  // 5000 pixels: more than one column block
+  for (int64_t C = 1; C <= 5; ++C) {
+    CAPTURE(C);
+    Tensor xf(DType::F32, {B, C, H, W});
+    Tensor xu(DType::U8, {B, C, H, W});
+    for (int64_t i = 0; i < xf.numel(); ++i) {
+      xf.data<float>()[i] = float(i);
+      xu.data<uint8_t>()[i] = uint8_t(i * 7 % 251);
+    }
+    const auto perm = attr("perm", ints({0, 2, 3, 1}));
+    const Tensor yf = run1(r, node("Transpose", 13, perm), {xf});
+    const Tensor yu = run1(r, node("Transpose", 13, perm), {xu});
+    REQUIRE(yf.shape() == Dims{B, H, W, C});
+    int64_t bad = 0;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t p = 0; p < P; ++p)
+        for (int64_t c = 0; c < C; ++c) {
+          const int64_t o = (b * P + p) * C + c, i = (b * C + c) * P + p;
+          bad += yf.data<float>()[o] != float(i);
+          bad += yu.data<uint8_t>()[o] != uint8_t(i * 7 % 251);
+        }
+    CHECK(bad == 0);
+  }
+}
+
 TEST_CASE("Concat: axes, zero-size inputs, int64, errors") {
   OpRegistry r;
   register_shape_ops(r);
