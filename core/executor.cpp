@@ -85,8 +85,9 @@ bool is_plan_time_input(const Tensor& t) {
 }
 
 Plan build_plan(const Graph& g, const OpRegistry& reg, const std::vector<Dims>& input_shapes,
-                const std::vector<Tensor>& input_values) {
+                const std::vector<Tensor>& input_values, bool prepare) {
   Plan p;
+  p.prepared = prepare;
   const size_t nv = g.values.size();
   p.info.resize(nv);
   p.known.resize(nv);
@@ -148,7 +149,7 @@ Plan build_plan(const Graph& g, const OpRegistry& reg, const std::vector<Dims>& 
       continue;
     }
     const OpSchema& s = schema_of(reg, node);
-    if (s.prepare) p.state[ni] = with_node_context(node, [&] { return s.prepare(ctx); });
+    if (s.prepare && prepare) p.state[ni] = with_node_context(node, [&] { return s.prepare(ctx); });
     const int step = int(p.steps.size());
     p.steps.push_back(int(ni));
     inplace_input.push_back(s.inplace_input);
@@ -203,7 +204,8 @@ Executor::Executor(std::shared_ptr<const Graph> graph, const OpRegistry& registr
     : graph_(std::move(graph)), registry_(registry) {}
 
 std::shared_ptr<const Plan> Executor::plan_for(const std::vector<Dims>& input_shapes,
-                                               const std::vector<Tensor>& input_values) const {
+                                               const std::vector<Tensor>& input_values,
+                                               bool prepare) const {
   std::string value_key;
   for (const Tensor& t : input_values)
     if (t.defined())
@@ -213,9 +215,9 @@ std::shared_ptr<const Plan> Executor::plan_for(const std::vector<Dims>& input_sh
   auto key = std::make_pair(input_shapes, value_key);
   std::lock_guard<std::mutex> lock(mu_);
   auto it = plans_.find(key);
-  if (it != plans_.end()) return it->second;
-  auto plan =
-      std::make_shared<const Plan>(build_plan(*graph_, registry_, input_shapes, input_values));
+  if (it != plans_.end() && (it->second->prepared || !prepare)) return it->second;
+  auto plan = std::make_shared<const Plan>(
+      build_plan(*graph_, registry_, input_shapes, input_values, prepare));
   if (plans_.size() >= 16) plans_.clear();  // bound the cache for callers varying inputs
   plans_[key] = plan;
   return plan;
@@ -357,12 +359,16 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs, const RunOp
     shapes.push_back(t.shape());
     values.push_back(is_plan_time_input(t) ? t : Tensor());
   }
-  std::shared_ptr<const Plan> plan = plan_for(shapes, values);
   const int threads = opt.threads > 0 ? opt.threads : omp_get_max_threads();
-  if (opt.batch_split && !opt.after_node && threads > 1 && plan->batch_separable) {
-    std::vector<Tensor> outs = run_split(inputs, *plan, opt, threads);
-    if (!outs.empty()) return outs;
+  if (opt.batch_split && !opt.after_node && threads > 1) {
+    // The whole-batch plan is only looked at here: its kernels are prepared only if it runs.
+    const std::shared_ptr<const Plan> shapes_only = plan_for(shapes, values, false);
+    if (shapes_only->batch_separable) {
+      std::vector<Tensor> outs = run_split(inputs, *shapes_only, opt, threads);
+      if (!outs.empty()) return outs;
+    }
   }
+  std::shared_ptr<const Plan> plan = plan_for(shapes, values);
 
   // Arena without zero-fill: every kernel writes its whole output.
   struct Lease {

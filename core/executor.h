@@ -40,6 +40,7 @@ struct Plan {
   std::vector<std::shared_ptr<const void>> state;  // per node: what its op's prepare built
   MemoryPlan memory;
   bool batch_separable = false;  // see batch_separable()
+  bool prepared = true;          // false: shapes only, no kernel state (not runnable)
 };
 
 // Whether every executed node of p treats the batch elements (dimension 0 of every input and
@@ -48,8 +49,10 @@ bool batch_separable(const Graph& g, const Plan& p);
 
 // `input_values`: per graph input, its data when known at plan time (tiny inputs, which usually
 // are shape-like: Reshape's shape, Slice's starts, Resize's scales), else an undefined Tensor.
+// prepare = false skips the kernels' prepare (packed weights, primitives): a plan for its shapes,
+// folded values and batch_separable only.
 Plan build_plan(const Graph& g, const OpRegistry& reg, const std::vector<Dims>& input_shapes,
-                const std::vector<Tensor>& input_values = {});
+                const std::vector<Tensor>& input_values = {}, bool prepare = true);
 
 // Tiny graph inputs (<= 64 elements) are known when planning; the plan is cached per value.
 bool is_plan_time_input(const Tensor& t);
@@ -70,8 +73,10 @@ class Executor {
   Executor(std::shared_ptr<const Graph> graph, const OpRegistry& registry);
   // Inputs in graph.inputs order; outputs in graph.outputs order (owned copies).
   std::vector<Tensor> run(const std::vector<Tensor>& inputs, const RunOptions& opt = {}) const;
+  // The cached plan for these inputs; prepare = false also takes (or builds) an unprepared one.
   std::shared_ptr<const Plan> plan_for(const std::vector<Dims>& input_shapes,
-                                       const std::vector<Tensor>& input_values = {}) const;
+                                       const std::vector<Tensor>& input_values = {},
+                                       bool prepare = true) const;
   const Graph& graph() const { return *graph_; }
   std::shared_ptr<const Graph> graph_ptr() const { return graph_; }
 
