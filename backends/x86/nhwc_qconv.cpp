@@ -342,7 +342,7 @@ void run_gemm(const State& st, const U8s8Weights& w, const uint8_t* x, const Wri
     SinkCtx ctx{&out, r0};
     FusedOutput f;
     f.lanes = &st.lanes.lanes(), f.y = out.y + r0 * g.M, f.ldy = g.M;
-    f.sum = out.sum ? out.sum + r0 * g.M : nullptr, f.sum_type = out.sumt;
+    f.sum = out.sum ? out.sum + r0 * g.M : nullptr, f.sum_type = out.sumt, f.y_type = out.yt;
     const FusedOutput* fused = fuse ? &f : nullptr;
     if (st.direct) {
       U8s8Gemm::run(w, x + r0 * g.C, g.C, rows, p0, p1, sink, &ctx, fused);

@@ -109,7 +109,8 @@ ENGINE_TARGET_VNNI void micro_zmm_rq(const TileRows& a, const int8_t* B, const F
   __m512i s[MR][NV];
   tile_zmm<MR, NV>(s, a, B);
   const Common16 c = common16(*f.lanes);
-  // Fully unrolled, so that s stays in registers.
+  // Fully unrolled, so that s stays in registers: each accumulator is replaced by its output
+  // value (in range, int32).
 #pragma GCC unroll 4
   for (int v = 0; v < NV; ++v) {
     const Channel16 ch = channel16<kFixed>(*f.lanes, c0 + 16 * v);
@@ -117,9 +118,28 @@ ENGINE_TARGET_VNNI void micro_zmm_rq(const TileRows& a, const int8_t* B, const F
     for (int r = 0; r < MR; ++r) {
       __m512i ds = _mm512_setzero_si512();
       if (kSum) ds = sum_delta16(sum + r * f.ldy + 16 * v, 0xFFFF, f.sum_type, c);
-      const __m128i b = low_bytes16(requant16<kFixed, kSum>(c, ch, s[r][v], ds));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(y + r * f.ldy + 16 * v), b);
+      s[r][v] = requant16<kFixed, kSum>(c, ch, s[r][v], ds);
     }
+  }
+  if constexpr (NV == 4) {
+    // A row's 64 values to bytes: two dword -> word packs and one word -> byte pack (no
+    // saturation: the values are in range), which leave 128-bit lane k holding dwords
+    // v0[4k..], v1[4k..], v2[4k..], v3[4k..]; one VPERMD restores the order.
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const bool u8 = f.y_type == Q8Type::U8;
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const __m512i w01 = _mm512_packs_epi32(s[r][0], s[r][1]);
+      const __m512i w23 = _mm512_packs_epi32(s[r][2], s[r][3]);
+      const __m512i b = u8 ? _mm512_packus_epi16(w01, w23) : _mm512_packs_epi16(w01, w23);
+      _mm512_storeu_si512(y + r * f.ldy, _mm512_permutexvar_epi32(order, b));
+    }
+  } else {
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v)
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(y + r * f.ldy + 16 * v), low_bytes16(s[r][v]));
   }
 }
 #pragma GCC diagnostic pop

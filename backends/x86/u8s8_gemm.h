@@ -70,6 +70,7 @@ using TileSink = void (*)(void* ctx, int64_t r0, int64_t rows, int64_t c0, int64
 struct FusedOutput {
   const ChannelLanes* lanes = nullptr;
   uint8_t* y = nullptr;          // GEMM row r, column j at y[r * ldy + j] (row 0 of this call)
+  Q8Type y_type = Q8Type::U8;    // the output type (U8 or I8)
   const uint8_t* sum = nullptr;  // optional residual input, laid out like y
   Q8Type sum_type = Q8Type::None;
   int64_t ldy = 0;
