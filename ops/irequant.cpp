@@ -328,6 +328,16 @@ ChannelLaneTables::ChannelLaneTables(const std::vector<RequantRow>& rows,
     L.any_left = L.any_left || l.lsh > 0;
     L.any_right = L.any_right || l.rsh > 0;
   }
+  for (int parity = 0; parity < 2; ++parity) {
+    nudge64_[parity].assign(padded / 2 + 1, fixed_nudge64(0));
+    shift64_[parity].assign(padded / 2 + 1, fixed_shift64(0));
+    for (size_t c = size_t(parity); c < padded; c += 2) {
+      nudge64_[parity][c / 2] = fixed_nudge64(rsh_[c]);
+      shift64_[parity][c / 2] = fixed_shift64(rsh_[c]);
+    }
+    L.nudge64[parity] = nudge64_[parity].data();
+    L.shift64[parity] = shift64_[parity].data();
+  }
   L.off = off_.data(), L.q = q_.data(), L.lsh = lsh_.data(), L.rsh = rsh_.data();
   L.over = over_.data(), L.under = under_.data(), L.mask = mask_.data(), L.half = half_.data();
   L.m = m_.data();
@@ -359,7 +369,7 @@ bool requant_channels_simd(const ChannelLanes& t, int64_t c0, int64_t n, const C
   if (!lanes_ok(t, yt)) return false;
 #ifdef ENGINE_REQUANT_AVX2
   const IgemmIsa isa = simd_isa();
-  if (isa == IgemmIsa::Avx512Vnni) {
+  if (isa == IgemmIsa::Avx512Vnni && c0 % 2 == 0) {  // the pair tables start at even channels
     requant_channels_avx512(t, c0, n, tile, st);
     return true;
   }

@@ -47,9 +47,22 @@ struct ChannelLanes {
   const int32_t *off = nullptr, *q = nullptr, *lsh = nullptr, *rsh = nullptr, *over = nullptr,
                 *under = nullptr, *mask = nullptr, *half = nullptr;
   const float* m = nullptr;
+  // The AVX-512 fixed-point multiply in one rounding (irequant_avx512.h): per channel c, 64-bit
+  // nudge 2^30 + 2^(30 + rsh) (just 2^30 if rsh = 0) and shift 31 + rsh, split by parity
+  // ([0]: even channels, [1]: odd ones) and indexed by c / 2.
+  const uint64_t* nudge64[2] = {nullptr, nullptr};
+  const uint64_t* shift64[2] = {nullptr, nullptr};
   RequantRow common;
   FixedLane sum_lane;  // fixed_lane(common.sum_fm), computed once
 };
+
+// The one-rounding constants of a multiplier with right shift rsh (see ChannelLanes::nudge64).
+inline uint64_t fixed_nudge64(int32_t rsh) {
+  return (uint64_t(1) << 30) + (rsh > 0 ? uint64_t(1) << (30 + rsh) : 0);
+}
+inline uint64_t fixed_shift64(int32_t rsh) {
+  return uint64_t(31 + rsh);
+}
 
 // Owns the per-channel arrays of a ChannelLanes, padded by 16 channels: built from each channel's
 // RequantRow (its bias is not used: off[c], wrapping, carries the bias) and the sum / range
@@ -68,6 +81,7 @@ class ChannelLaneTables {
 
  private:
   std::vector<int32_t> off_, q_, lsh_, rsh_, over_, under_, mask_, half_;
+  std::vector<uint64_t> nudge64_[2], shift64_[2];
   std::vector<float> m_;
   ChannelLanes lanes_;
   bool simd_ = true;

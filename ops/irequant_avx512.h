@@ -7,12 +7,12 @@
 //
 // Fixed mode: apply_multiplier of quant/fixedpoint.h. Both of its roundings are half away from
 // zero, so it is odd: the magnitude goes through unsigned math (|INT_MIN| = 2^31 as uint32;
-// |x| * q < 2^62) and the sign comes back at the end. High half: (|x| * q + 2^30) >> 31; right
-// shift: (h + 2^(rsh - 1)) >> rsh. The output zero point is added after clamping to
-// [lo - zp, hi - zp] (equal to clamping zp + v to [lo, hi] for every int32 v); with a sum the two
-// terms are added with int32 saturation, which the clamp cannot tell from the int64 sum of the
-// scalar code. Float mode: float(acc) * m [+ float(sum - sum_zp) * sum_m] (two roundings, never
-// an FMA), clamped, converted with the MXCSR rounding (ties to even).
+// |x| * q < 2^62) and the sign comes back at the end; the two roundings merge into one (Fixed16).
+// The output zero point is added after clamping to [lo - zp, hi - zp] (equal to clamping zp + v to
+// [lo, hi] for every int32 v); with a sum the two terms are added with int32 saturation, which the
+// clamp cannot tell from the int64 sum of the scalar code. Float mode: float(acc) * m [+ float(sum
+// - sum_zp) * sum_m] (two roundings, never an FMA), clamped, converted with the MXCSR rounding
+// (ties to even).
 #pragma once
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -35,12 +35,16 @@
 
 namespace engine::rq16 {
 
-// A fixed multiplier on 16 lanes. qo: q >> 32 (the odd lanes' multiplier); rnd: 2^(rsh - 1), 0
-// if rsh = 0.
+// A fixed multiplier on 16 lanes. qo: q >> 32 (the odd lanes' multiplier). The high multiply and
+// the rounding right shift are one rounding: with h = floor((|x| q + 2^30) / 2^31) (the rounding
+// doubling high multiply on magnitudes), floor((h + 2^(rsh-1)) / 2^rsh) equals
+// floor((|x| q + 2^30 + 2^(30+rsh)) / 2^(31+rsh)) (nested floors of integer shifts merge), so
+// each 64-bit product gets one add of nudge and one shift (< 2^63: no overflow). _e / _o: the
+// 64-bit constants of the even / odd lanes' channels.
 struct Fixed16 {
-  bool any_left = false, any_right = false;
+  bool any_left = false;
   bool small_x = false;  // |x| < 2^9 and lsh <= 22: x << lsh cannot overflow
-  __m512i q, qo, lsh, rsh, over, under, rnd;
+  __m512i q, qo, lsh, over, under, nudge_e, nudge_o, sh_e, sh_o;
 };
 
 ENGINE_INLINE_AVX512_RQ __m512i apply_fixed16(__m512i x, const Fixed16& f) {
@@ -55,12 +59,13 @@ ENGINE_INLINE_AVX512_RQ __m512i apply_fixed16(__m512i x, const Fixed16& f) {
   }
   const __mmask16 neg = _mm512_cmplt_epi32_mask(x, _mm512_setzero_si512());
   const __m512i a = _mm512_abs_epi32(x);
-  const __m512i nudge = _mm512_set1_epi64(int64_t(1) << 30);
-  const __m512i even = _mm512_srli_epi64(_mm512_add_epi64(_mm512_mul_epu32(a, f.q), nudge), 31);
-  const __m512i odd = _mm512_slli_epi64(
-      _mm512_add_epi64(_mm512_mul_epu32(_mm512_srli_epi64(a, 32), f.qo), nudge), 1);
-  __m512i h = _mm512_mask_blend_epi32(0xAAAA, even, odd);
-  if (f.any_right) h = _mm512_srlv_epi32(_mm512_add_epi32(h, f.rnd), f.rsh);
+  const __m512i even =
+      _mm512_srlv_epi64(_mm512_add_epi64(_mm512_mul_epu32(a, f.q), f.nudge_e), f.sh_e);
+  const __m512i odd = _mm512_srlv_epi64(
+      _mm512_add_epi64(_mm512_mul_epu32(_mm512_srli_epi64(a, 32), f.qo), f.nudge_o), f.sh_o);
+  // The low dwords of even and odd, interleaved.
+  const __m512i pick = _mm512_setr_epi32(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
+  const __m512i h = _mm512_permutex2var_epi32(even, pick, odd);
   return _mm512_mask_sub_epi32(h, neg, _mm512_setzero_si512(), h);
 }
 
@@ -87,14 +92,13 @@ ENGINE_INLINE_AVX512_RQ Common16 common16(const ChannelLanes& t) {
   Common16 c;
   c.sfm.small_x = l.lsh <= 22;
   c.sfm.any_left = l.lsh > 0;
-  c.sfm.any_right = l.rsh > 0;
   c.sfm.q = _mm512_set1_epi32(l.q);
   c.sfm.qo = c.sfm.q;
   c.sfm.lsh = _mm512_set1_epi32(l.lsh);
-  c.sfm.rsh = _mm512_set1_epi32(l.rsh);
   c.sfm.over = _mm512_set1_epi32(l.over);
   c.sfm.under = _mm512_set1_epi32(l.under);
-  c.sfm.rnd = _mm512_set1_epi32(int32_t(uint32_t(l.mask) / 2 + (l.rsh > 0 ? 1u : 0u)));
+  c.sfm.nudge_e = c.sfm.nudge_o = _mm512_set1_epi64(int64_t(fixed_nudge64(l.rsh)));
+  c.sfm.sh_e = c.sfm.sh_o = _mm512_set1_epi64(int64_t(fixed_shift64(l.rsh)));
   c.szp = _mm512_set1_epi32(r.sum_zp);
   c.zp = _mm512_set1_epi32(r.zp);
   c.lo = _mm512_set1_epi32(r.lo - r.zp);
@@ -105,7 +109,7 @@ ENGINE_INLINE_AVX512_RQ Common16 common16(const ChannelLanes& t) {
   return c;
 }
 
-// The constants of channels [c, c + 16): the accumulator offset and the multipliers.
+// The constants of channels [c, c + 16) (c even): the accumulator offset and the multipliers.
 struct Channel16 {
   __m512i off;
   Fixed16 fm;
@@ -121,13 +125,13 @@ ENGINE_INLINE_AVX512_RQ Channel16 channel16(const ChannelLanes& t, int64_t c) {
   Channel16 ch;
   ch.off = load16i(t.off + c);
   ch.fm.any_left = t.any_left;
-  ch.fm.any_right = t.any_right;
   if (kFixed) {
     ch.fm.q = load16i(t.q + c);
     ch.fm.qo = _mm512_srli_epi64(ch.fm.q, 32);
-    ch.fm.rsh = load16i(t.rsh + c);
-    // 2^(rsh - 1) = (mask + 1) / 2 (unsigned: mask + 1 = 2^31 for rsh = 31), 0 for rsh = 0.
-    ch.fm.rnd = _mm512_srli_epi32(_mm512_add_epi32(load16i(t.mask + c), _mm512_set1_epi32(1)), 1);
+    ch.fm.nudge_e = _mm512_loadu_si512(t.nudge64[0] + c / 2);
+    ch.fm.nudge_o = _mm512_loadu_si512(t.nudge64[1] + c / 2);
+    ch.fm.sh_e = _mm512_loadu_si512(t.shift64[0] + c / 2);
+    ch.fm.sh_o = _mm512_loadu_si512(t.shift64[1] + c / 2);
     if (t.any_left) {
       ch.fm.lsh = load16i(t.lsh + c);
       ch.fm.over = load16i(t.over + c);
