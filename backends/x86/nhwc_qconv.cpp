@@ -319,6 +319,11 @@ void indirection(const State& st, const uint8_t* x, int64_t p0, int64_t rows, co
   }
 }
 
+// Pixels per thread up to which the GEMM splits a layer into one contiguous pixel range per
+// thread (covers every layer of a 224x224 batch-1 run) when that gives each thread at least 8
+// row tiles (fewer: the tile count's remainder unbalances the threads, as on 7x7 maps).
+constexpr int64_t kLocalPixels = 16384;
+
 void run_gemm(const State& st, const U8s8Weights& w, const uint8_t* x, const Writer& out,
               int threads) {
   const ConvGeom& g = st.g;
@@ -334,11 +339,7 @@ void run_gemm(const State& st, const U8s8Weights& w, const uint8_t* x, const Wri
   const int64_t items = row_blocks * groups;
   // Full tiles are requantized inside the micro-kernel where the path has that (avx512_vnni).
   const bool fuse = st.lanes.simd() && requant_channels_fusable(st.lanes.lanes(), out.yt);
-#pragma omp parallel for num_threads(nt) schedule(dynamic) if (nt > 1 && items > 1)
-  for (int64_t it = 0; it < items; ++it) {
-    const int64_t b = it / groups, gi = it % groups;
-    const int64_t r0 = b * rb, rows = std::min(rb, P - r0);
-    const int64_t p0 = gi * panels / groups, p1 = (gi + 1) * panels / groups;
+  const auto block = [&](int64_t r0, int64_t rows, int64_t p0, int64_t p1) {
     SinkCtx ctx{&out, r0};
     FusedOutput f;
     f.lanes = &st.lanes.lanes(), f.y = out.y + r0 * g.M, f.ldy = g.M;
@@ -346,7 +347,7 @@ void run_gemm(const State& st, const U8s8Weights& w, const uint8_t* x, const Wri
     const FusedOutput* fused = fuse ? &f : nullptr;
     if (st.direct) {
       U8s8Gemm::run(w, x + r0 * g.C, g.C, rows, p0, p1, sink, &ctx, fused);
-      continue;
+      return;
     }
     if (st.indirect) {
       const int64_t taps = g.k[1] * g.k[2];
@@ -354,12 +355,30 @@ void run_gemm(const State& st, const U8s8Weights& w, const uint8_t* x, const Wri
       if (ind.size() < size_t(rb * taps)) ind.resize(size_t(rb * taps));
       indirection(st, x, r0, rows, ind.data());
       U8s8Gemm::run_indirect(w, ind.data(), taps, rows, p0, p1, sink, &ctx, fused);
-      continue;
+      return;
     }
     thread_local std::vector<uint8_t> A;
     if (A.size() < size_t(rb * Kp)) A.resize(size_t(rb * Kp));
     im2col(st, x, r0, rows, A.data(), Kp);
     U8s8Gemm::run(w, A.data(), Kp, rows, p0, p1, sink, &ctx, fused);
+  };
+  if (nt > 1 && (st.direct || st.indirect) && P <= nt * kLocalPixels && P >= 8 * nt * mr) {
+    // Small layers (batch 1): thread t takes pixels [t P / nt, (t + 1) P / nt) (tile aligned),
+    // all channels, the same split in every layer and as the depthwise rows, so a layer reads
+    // mostly what its own core wrote; across cores the activations move through L3 (mobilenet_v2
+    // batch 1 gained little from a second thread with interleaved blocks).
+#pragma omp parallel for num_threads(nt) schedule(static, 1)
+    for (int t = 0; t < nt; ++t) {
+      const int64_t b = P * t / nt / mr * mr, e = t + 1 == nt ? P : P * (t + 1) / nt / mr * mr;
+      for (int64_t r0 = b; r0 < e; r0 += rb) block(r0, std::min(rb, e - r0), 0, panels);
+    }
+    return;
+  }
+#pragma omp parallel for num_threads(nt) schedule(dynamic) if (nt > 1 && items > 1)
+  for (int64_t it = 0; it < items; ++it) {
+    const int64_t b = it / groups, gi = it % groups;
+    const int64_t r0 = b * rb;
+    block(r0, std::min(rb, P - r0), gi * panels / groups, (gi + 1) * panels / groups);
   }
 }
 
