@@ -272,17 +272,25 @@ void Executor::check_inputs(const std::vector<Tensor>& inputs) const {
   }
 }
 
-std::vector<Tensor> Executor::run_split(const std::vector<Tensor>& inputs, const Plan& plan,
-                                        const RunOptions& opt, int threads) const {
-  const Graph& g = *graph_;
+int Executor::split_threads(const std::vector<Tensor>& inputs, int threads) const {
+  if (inputs.empty() || inputs[0].rank() == 0) return 0;
   const int64_t N = inputs[0].shape()[0];
+  for (const Tensor& t : inputs)
+    if (t.rank() == 0 || t.shape()[0] != N) return 0;
   const int T = int(std::min<int64_t>(threads, N));
   // Even shares (at most one sample apart) only when that wastes little.
-  if (T < 2 || (N % T != 0 && N < 4 * int64_t(T))) return {};
-  for (int id : g.inputs) {  // a model made for one batch size takes no slices
-    const Value& v = g.value(id);
-    if (v.has_shape && (v.shape.empty() || v.shape[0] >= 0)) return {};
+  if (T < 2 || (N % T != 0 && N < 4 * int64_t(T))) return 0;
+  for (int id : graph_->inputs) {  // a model made for one batch size takes no slices
+    const Value& v = graph_->value(id);
+    if (v.has_shape && (v.shape.empty() || v.shape[0] >= 0)) return 0;
   }
+  return T;
+}
+
+std::vector<Tensor> Executor::run_split(const std::vector<Tensor>& inputs, const Plan& plan,
+                                        const RunOptions& opt, int T) const {
+  const Graph& g = *graph_;
+  const int64_t N = inputs[0].shape()[0];
   // Chunks of at most kStep samples (measured on resnet50 / mobilenet_v2 INT8, one core: 4
   // samples per run are as fast per sample as any larger batch), a multiple of T of them, sizes
   // at most one apart; threads take the next chunk when done (another process slowing one core
@@ -360,11 +368,12 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs, const RunOp
     values.push_back(is_plan_time_input(t) ? t : Tensor());
   }
   const int threads = opt.threads > 0 ? opt.threads : omp_get_max_threads();
-  if (opt.batch_split && !opt.after_node && threads > 1) {
+  const int split = opt.batch_split && !opt.after_node ? split_threads(inputs, threads) : 0;
+  if (split > 1) {
     // The whole-batch plan is only looked at here: its kernels are prepared only if it runs.
     const std::shared_ptr<const Plan> shapes_only = plan_for(shapes, values, false);
     if (shapes_only->batch_separable) {
-      std::vector<Tensor> outs = run_split(inputs, *shapes_only, opt, threads);
+      std::vector<Tensor> outs = run_split(inputs, *shapes_only, opt, split);
       if (!outs.empty()) return outs;
     }
   }

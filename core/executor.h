@@ -82,10 +82,14 @@ class Executor {
 
  private:
   void check_inputs(const std::vector<Tensor>& inputs) const;
-  // run() on batch slices, `threads` of them at once (RunOptions::batch_split); empty when the
-  // inputs do not split well (then run() goes on with the whole batch).
+  // How many threads would run batch slices of these inputs side by side (RunOptions::
+  // batch_split): 0 unless every input has the same dimension 0 N >= 2, the model's batch is
+  // dynamic and the N samples share out evenly enough. Cheap: no plan needed.
+  int split_threads(const std::vector<Tensor>& inputs, int threads) const;
+  // run() on batch slices, T of them at once; empty when the slices' plans do not allow it (then
+  // run() goes on with the whole batch).
   std::vector<Tensor> run_split(const std::vector<Tensor>& inputs, const Plan& plan,
-                                const RunOptions& opt, int threads) const;
+                                const RunOptions& opt, int T) const;
   std::shared_ptr<const Graph> graph_;
   const OpRegistry& registry_;
   // Activation arenas kept between runs (fresh pages would be faulted in and zeroed by the kernel

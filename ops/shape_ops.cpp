@@ -254,7 +254,6 @@ std::vector<int64_t> transpose_perm(const Attributes& a, int64_t r) {
   return perm;
 }
 
-// Batched 2-D transpose y[b][c][r] = x[b][r][c] in cache tiles, OpenMP over (batch, tile row).
 // Columns [c0, c1) of a transpose with kR (1..4) rows: y[c][r] = x[r][c]. Rows are a compile-time
 // constant, so each output pixel is kR loads and stores with no inner loop (NCHW -> NHWC of an
 // RGB image).
@@ -264,34 +263,21 @@ void transpose_few_rows(const T* x, T* y, int64_t C, int64_t c0, int64_t c1) {
     for (int r = 0; r < kR; ++r) y[c * kR + r] = x[r * C + c];
 }
 
+// Batched 2-D transpose y[b][c][r] = x[b][r][c], OpenMP over (batch, block): with 1-4 rows, blocks
+// of columns (one image's RGB planes are a single tile row); else cache tiles, blocks of rows.
 template <class T>
 void transpose_2d(const T* x, T* y, int64_t B, int64_t R, int64_t C) {
   constexpr int64_t kTile = 32;
-  if (R >= 1 &&
-      R <= 4) {  // few rows: blocks of columns in parallel (one image's RGB planes is 1 tile row)
+  if (R >= 1 && R <= 4) {
+    using FewRows = void (*)(const T*, T*, int64_t, int64_t, int64_t);
+    constexpr FewRows few_rows[4] = {transpose_few_rows<T, 1>, transpose_few_rows<T, 2>,
+                                     transpose_few_rows<T, 3>, transpose_few_rows<T, 4>};
     constexpr int64_t kCols = 4096;
     const int64_t blocks = (C + kCols - 1) / kCols;
 #pragma omp parallel for collapse(2) schedule(static) if (B * R * C > 32768)
     for (int64_t b = 0; b < B; ++b)
-      for (int64_t cb = 0; cb < blocks; ++cb) {
-        const T* xb = x + b * R * C;
-        T* yb = y + b * R * C;
-        const int64_t c0 = cb * kCols, c1 = std::min(C, c0 + kCols);
-        switch (R) {
-          case 1:
-            transpose_few_rows<T, 1>(xb, yb, C, c0, c1);
-            break;
-          case 2:
-            transpose_few_rows<T, 2>(xb, yb, C, c0, c1);
-            break;
-          case 3:
-            transpose_few_rows<T, 3>(xb, yb, C, c0, c1);
-            break;
-          default:
-            transpose_few_rows<T, 4>(xb, yb, C, c0, c1);
-            break;
-        }
-      }
+      for (int64_t cb = 0; cb < blocks; ++cb)
+        few_rows[R - 1](x + b * R * C, y + b * R * C, C, cb * kCols, std::min(C, (cb + 1) * kCols));
     return;
   }
   const int64_t tiles_r = (R + kTile - 1) / kTile;

@@ -190,14 +190,8 @@ struct Writer {
   void tile(int64_t pixel, int64_t rows, int64_t c0, const int32_t* acc, int64_t lda,
             int64_t n) const {
     const int64_t M = st->g.M, at = pixel * M + c0;
-    // The next tile of this panel (the following `rows` pixels) reads sum and writes y in lines
-    // that are not cached yet: prefetch them now (the hardware prefetcher misses the M-byte
-    // stride; the sum loads stalled the requantization).
-    for (int64_t r = rows; r < 2 * rows; ++r)
-      for (int64_t i = 0; i < n; i += 64) {
-        if (sum) __builtin_prefetch(sum + at + r * M + i, 0, 3);
-        __builtin_prefetch(y + at + r * M + i, 1, 3);
-      }
+    // The next tile of this panel: the following `rows` pixels.
+    prefetch_rows(y + at, sum ? sum + at : nullptr, M, rows, 2 * rows, n);
     ChannelTile t;
     t.acc = acc, t.lda = lda, t.rows = rows, t.y = y + at, t.ldy = M;
     t.sum = sum ? sum + at : nullptr;
@@ -254,19 +248,28 @@ inline void copy_input(const State& st, const uint8_t* src, int64_t n, uint8_t* 
   for (int64_t c = 0; c < n; ++c) d[c] = uint8_t(src[c] ^ 0x80u);
 }
 
+// Output pixel p as (n, oy, ox), advanced one pixel at a time (the GEMM rows of a row block).
+struct PixelCursor {
+  int64_t OH, OW, n, oy, ox;
+  PixelCursor(const ConvGeom& g, int64_t p)
+      : OH(g.out[1]), OW(g.out[2]), n(p / (OH * OW)), oy(p / OW % OH), ox(p % OW) {}
+  void next() {
+    if (++ox < OW) return;
+    ox = 0;
+    if (++oy == OH) oy = 0, ++n;
+  }
+};
+
 // im2col rows for pixels [p0, p0 + rows): row r holds, for each tap, the C input bytes (as the
 // GEMM's uint8), or the zero point in padding; Kp - K trailing bytes are zero. Taps of one kernel
 // row that lie inside the input are adjacent pixels (dilation 1): one copy of KW * C bytes.
 void im2col(const State& st, const uint8_t* x, int64_t p0, int64_t rows, uint8_t* A, int64_t lda) {
   const ConvGeom& g = st.g;
-  const int64_t C = g.C, IH = g.in[1], IW = g.in[2], OH = g.out[1], OW = g.out[2];
+  const int64_t C = g.C, IH = g.in[1], IW = g.in[2];
   const int64_t KH = g.k[1], KW = g.k[2], K = KH * KW * C;
-  int64_t n = p0 / (OH * OW), oy = (p0 / OW) % OH, ox = p0 % OW;  // of row r, advanced below
-  for (int64_t r = 0; r < rows; ++r, ++ox) {
-    if (ox == OW) {
-      ox = 0;
-      if (++oy == OH) oy = 0, ++n;
-    }
+  PixelCursor px(g, p0);
+  for (int64_t r = 0; r < rows; ++r, px.next()) {
+    const int64_t n = px.n, oy = px.oy, ox = px.ox;
     const int64_t ix0 = ox * g.s[2] - g.pb[2];
     const bool row_inside = g.d[2] == 1 && ix0 >= 0 && ix0 + KW <= IW;
     uint8_t* d = A + r * lda;
@@ -299,14 +302,11 @@ void im2col(const State& st, const uint8_t* x, int64_t p0, int64_t rows, uint8_t
 // pixel's C channels, or to the zero-point pixel in padding (uint8 x only).
 void indirection(const State& st, const uint8_t* x, int64_t p0, int64_t rows, const uint8_t** ind) {
   const ConvGeom& g = st.g;
-  const int64_t C = g.C, IH = g.in[1], IW = g.in[2], OH = g.out[1], OW = g.out[2];
+  const int64_t C = g.C, IH = g.in[1], IW = g.in[2];
   const int64_t KH = g.k[1], KW = g.k[2];
-  int64_t n = p0 / (OH * OW), oy = (p0 / OW) % OH, ox = p0 % OW;  // of row r, advanced below
-  for (int64_t r = 0; r < rows; ++r, ++ox) {
-    if (ox == OW) {
-      ox = 0;
-      if (++oy == OH) oy = 0, ++n;
-    }
+  PixelCursor px(g, p0);
+  for (int64_t r = 0; r < rows; ++r, px.next()) {
+    const int64_t n = px.n, oy = px.oy, ox = px.ox;
     for (int64_t ky = 0; ky < KH; ++ky) {
       const int64_t iy = oy * g.s[1] - g.pb[1] + ky * g.d[1];
       const bool row_in = iy >= 0 && iy < IH;

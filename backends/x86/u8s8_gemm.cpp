@@ -348,15 +348,9 @@ void run_rows(const U8s8Weights& w, const TileRows& all, int64_t rows, int64_t p
     for (int64_t r0 = 0; r0 < rows; r0 += mr) {
       const bool partial = r0 >= full;
       if (micro_rq && !partial) {
-        // The next tile reads sum and writes y in lines not cached yet: prefetch them (the
-        // hardware prefetcher misses the ldy stride; the sum loads stalled the requantization).
         uint8_t* y = fused->y + r0 * fused->ldy + c0;
         const uint8_t* sum = has_sum ? fused->sum + r0 * fused->ldy + c0 : nullptr;
-        for (int64_t r = mr; r < 2 * mr && r0 + r < rows; ++r)
-          for (int64_t i = 0; i < cols; i += 64) {
-            if (sum) __builtin_prefetch(sum + r * fused->ldy + i, 0, 3);
-            __builtin_prefetch(y + r * fused->ldy + i, 1, 3);
-          }
+        prefetch_rows(y, sum, fused->ldy, mr, std::min(2 * mr, rows - r0), cols);  // next tile
         micro_rq(all.from(r0), B, *fused, c0, y, sum);
         continue;
       }

@@ -76,6 +76,18 @@ struct FusedOutput {
   int64_t ldy = 0;
 };
 
+// Prefetches rows [r0, r1) x cols bytes of y (for writing) and of sum (if any), row stride ld:
+// the output lines of the next tile, which the hardware prefetcher misses at that stride (the
+// residual-sum loads stalled the requantization).
+inline void prefetch_rows(const uint8_t* y, const uint8_t* sum, int64_t ld, int64_t r0, int64_t r1,
+                          int64_t cols) {
+  for (int64_t r = r0; r < r1; ++r)
+    for (int64_t i = 0; i < cols; i += 64) {
+      if (sum) __builtin_prefetch(sum + r * ld + i, 0, 3);
+      __builtin_prefetch(y + r * ld + i, 1, 3);
+    }
+}
+
 class U8s8Gemm {
  public:
   // Row tile height of the path of `w` (work is best split in multiples of it).

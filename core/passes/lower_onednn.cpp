@@ -57,6 +57,15 @@ bool scalar_constants(const Graph& g, const Node& n, size_t from, size_t to) {
   return true;
 }
 
+// Input 5 (the weights' zero points of QConv / QLinearConv / QGemm, a constant) is absent or 0.
+bool no_weight_zero_points(const Graph& g, const Node& n) {
+  if (!has(n, 5)) return true;
+  const Tensor& z = *g.value(n.inputs[5]).constant;
+  for (int64_t i = 0; i < z.numel(); ++i)
+    if (z.get_as_int(i) != 0) return false;
+  return true;
+}
+
 // QConv / QLinearConv that NhwcQConv runs: 2-D, x uint8/int8, constant int8 weights with zero
 // points 0 (or none), constant scales / zero points / bias, group 1 or depthwise.
 bool lowerable_qconv(const Graph& g, const ShapeInfo& s, const Node& n) {
@@ -69,11 +78,7 @@ bool lowerable_qconv(const Graph& g, const ShapeInfo& s, const Node& n) {
     return false;
   for (size_t i : {1, 2, 4, 5, 6, 7, 8, 10, 11})
     if (has(n, i) && !g.is_constant(n.inputs[i])) return false;
-  if (has(n, 5)) {
-    const Tensor& z = *g.value(n.inputs[5]).constant;
-    for (int64_t i = 0; i < z.numel(); ++i)
-      if (z.get_as_int(i) != 0) return false;
-  }
+  if (!no_weight_zero_points(g, n)) return false;
   if (has(n, 9) && !is_rank4_q8(s, n.inputs[9])) return false;
   const Tensor& W = *g.value(w).constant;
   const int64_t group = n.attrs.get_int("group", 1);  // C = group * W.dim(1)
@@ -92,11 +97,7 @@ bool lowerable_qgemm(const Graph& g, const ShapeInfo& s, const Node& n) {
     return false;
   for (size_t i : {1, 2, 4, 5, 6, 7, 8})
     if (has(n, i) && !g.is_constant(n.inputs[i])) return false;
-  if (has(n, 5)) {
-    const Tensor& z = *g.value(n.inputs[5]).constant;
-    for (int64_t i = 0; i < z.numel(); ++i)
-      if (z.get_as_int(i) != 0) return false;
-  }
+  if (!no_weight_zero_points(g, n)) return false;
   return true;
 }
 
