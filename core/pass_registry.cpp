@@ -5,6 +5,8 @@ namespace engine {
 
 std::unique_ptr<Pass> make_topo_sort_pass();
 std::unique_ptr<Pass> make_remove_identity_pass();
+// QDQ import (frontend/qdq_import.cpp): before constant folding, while weights are integers.
+std::unique_ptr<Pass> make_import_qdq_pass();
 std::unique_ptr<Pass> make_fold_constants_pass();
 std::unique_ptr<Pass> make_remove_dead_pass();
 // Fusions (core/passes/fuse_*.cpp, fold_*.cpp).
@@ -23,6 +25,7 @@ const std::vector<std::unique_ptr<Pass>>& all_passes() {
     std::vector<std::unique_ptr<Pass>> v;
     v.push_back(make_topo_sort_pass());
     v.push_back(make_remove_identity_pass());
+    v.push_back(make_import_qdq_pass());
     v.push_back(make_fold_constants_pass());
     v.push_back(make_fold_pad_into_conv_pass());
     v.push_back(make_fold_batchnorm_pass());

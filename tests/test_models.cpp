@@ -2,9 +2,11 @@
 // `engine eval` against the reference accuracies in shared/README.md. Suite "models" (long).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "cli_util.h"
@@ -130,6 +132,109 @@ TEST_SUITE("models") {
       for (int64_t i = 0; i < want.numel(); ++i)
         CHECK(out[0].data<float>()[i] ==
               doctest::Approx(want.data<float>()[i]).epsilon(1e-3).scale(1));
+    }
+  }
+}
+
+namespace {
+
+// Quantized Fashion-MNIST models: QAT (PyTorch) and ONNX Runtime's quantize_static.
+const std::string kQdqModels[] = {"resnet18_qat_w8a8_qdq", "resnet18_qat_w4a4_qdq",
+                                  "resnet18_qat_w2a4_qdq", "resnet18_qdq_minmax_pc_ort",
+                                  "mobilenet_v2_qdq_minmax_pc_ort"};
+
+std::map<std::string, int> count_ops(const Graph& g) {
+  std::map<std::string, int> c;
+  for (const Node& n : g.nodes) c[n.op_type]++;
+  return c;
+}
+
+}  // namespace
+
+TEST_SUITE("models") {
+  TEST_CASE("QDQ models run on integer kernels: every Conv, logits close to ONNX Runtime's") {
+    const std::string dir = engine::test::test_data_dir();
+    if (dir.empty()) return;
+    for (const std::string& name : kQdqModels) {
+      CAPTURE(name);
+      const std::string path = dir + "/models/fashion/" + name + ".onnx";
+      ModelOptions plain;
+      plain.backend = "reference";
+      plain.passes.disabled.insert("import-qdq");
+      plain.passes.fuse = "none";
+      auto source = count_ops(Model::load(path, plain).graph());
+      CHECK(source["Conv"] >= 20);
+      CHECK(source["Gemm"] == 1);
+      Model m = Model::load(path);
+      auto ops = count_ops(m.graph());
+      CAPTURE(ops);
+      // Every Conv runs as NhwcQConv; so does the final Gemm where a Q follows it (ORT's files),
+      // else it stays a float Gemm on oneDNN (the QAT files: float logits).
+      CHECK(ops["NhwcQConv"] + ops["DnnlGemm"] == source["Conv"] + source["Gemm"]);
+      CHECK(ops["DnnlGemm"] <= 1);
+      for (const char* f : {"Conv", "FusedConv", "NhwcConv", "Add", "Gemm"}) CHECK(ops[f] == 0);
+      // One Q for the network input, one DQ (the logits or the float Gemm's input).
+      CHECK(ops["QuantizeLinear"] == 1);
+      CHECK(ops["DequantizeLinear"] == 1);
+      const std::string ref = dir + "/models/fashion/reference/" + name;
+      Tensor x = read_npy(ref + ".input16.npy");
+      Tensor want = read_npy(ref + ".logits16.npy");
+      std::vector<Tensor> out = m.run(std::vector<Tensor>{x});
+      REQUIRE(out[0].shape() == want.shape());
+      double max_err = 0, max_ref = 0;
+      int same_top1 = 0;
+      for (int64_t i = 0; i < want.dim(0); ++i) {
+        const float* a = out[0].data<float>() + i * want.dim(1);
+        const float* b = want.data<float>() + i * want.dim(1);
+        same_top1 +=
+            std::max_element(a, a + want.dim(1)) - a == std::max_element(b, b + want.dim(1)) - b;
+        for (int64_t k = 0; k < want.dim(1); ++k) {
+          max_err = std::max(max_err, double(std::abs(a[k] - b[k])));
+          max_ref = std::max(max_ref, double(std::abs(b[k])));
+        }
+      }
+      MESSAGE(name, ": max |logit diff| vs ONNX Runtime (float Q/DQ) = ", max_err,
+              " (largest |logit| ", max_ref, "), same top-1 on ", same_top1, " / 16");
+      CHECK(same_top1 == 16);
+      CHECK(max_err <= 0.02 * max_ref);  // a few quantization steps of the last layers
+    }
+  }
+
+  TEST_CASE("QDQ models: engine eval within 0.1 points of the QAT / ONNX Runtime accuracy") {
+    const std::string dir = engine::test::test_data_dir();
+    if (dir.empty()) return;
+    const std::string data = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
+    const std::string labels = "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz";
+    REQUIRE_MESSAGE(fs::exists(data), "install dataset-fashion-mnist");
+    for (const std::string& name : kQdqModels) {
+      CAPTURE(name);
+      const std::string preds = (fs::temp_directory_path() / (name + ".pred")).string();
+      auto r = engine::test::run_cli(
+          str_cat("eval ", dir, "/models/fashion/", name, ".onnx --data ", data, " --labels ",
+                  labels, " ", fashion_flags(), " --batch 64 --json --save-preds ", preds),
+          false);
+      REQUIRE_MESSAGE(r.exit_code == 0, r.out);
+      auto j = nlohmann::json::parse(r.out);
+      const int correct = j["correct"].get<int>();
+      const int want = reference_correct(dir, name);
+      std::string ours, theirs;
+      {
+        std::ifstream a(preds, std::ios::binary),
+            b(dir + "/models/fashion/reference/" + name + ".pred.u8", std::ios::binary);
+        ours.assign(std::istreambuf_iterator<char>(a), {});
+        theirs.assign(std::istreambuf_iterator<char>(b), {});
+      }
+      REQUIRE(ours.size() == 10000);
+      REQUIRE(theirs.size() == 10000);
+      int agree = 0;
+      for (size_t i = 0; i < ours.size(); ++i) agree += ours[i] == theirs[i];
+      MESSAGE(name, ": top-1 ", j["top1"], " % (", correct, " correct, ONNX Runtime ", want,
+              "), loss ", j["loss"], ", agrees with ONNX Runtime on ", agree, " / 10000, ",
+              j["images_per_s"], " images/s");
+      CHECK(j["images"] == 10000);
+      CHECK(std::abs(correct - want) <= 10);  // 0.1 points
+      CHECK(agree >= 9950);
+      fs::remove(preds);
     }
   }
 }
