@@ -1,10 +1,11 @@
-// QuantizeLinear / DequantizeLinear (ONNX opsets 10..19, default domain).
+// QuantizeLinear / DequantizeLinear (ONNX opsets 10..19, default domain), DynamicQuantizeLinear.
 //   QuantizeLinear:   y = saturate(round_half_even(x / scale) + zero_point)   (quantize_value)
 //   DequantizeLinear: y = (x - zero_point) * scale                           (dequantize_value)
 // Per tensor (scale has one value) or per axis (opset >= 13: 1-D scale of length x.shape[axis],
 // attribute `axis`, default 1). Quantized types: uint8 / int8 (the zero point's type; uint8 when
 // it is omitted); DequantizeLinear also takes int32 (zero point 0).
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <type_traits>
 #include <vector>
@@ -199,9 +200,55 @@ void dequantize_kernel(KernelContext& kc) {
     dispatch_q8(X.dtype(), run);
 }
 
+// ---------------------------------------------------------------- DynamicQuantizeLinear
+// x float32 -> y uint8, y_scale, y_zero_point (scalars), in float32 as the ONNX definition:
+//   lo = min(0, min x), hi = max(0, max x), y_scale = (hi - lo) / 255,
+//   y_zero_point = round_half_even(clamp(0 - lo / y_scale, 0, 255)), y = QuantizeLinear(x).
+// NaNs are left out of min / max (QuantizeLinear maps them to the zero point). An all-zero x
+// (hi = lo = 0, where the definition divides 0 by 0) gets y_scale 1 and zero point 0: y = 0.
+
+void dynamic_quantize_infer(InferContext& ctx) {
+  ENGINE_CHECK(ctx.dtype(0) == DType::F32, "DynamicQuantizeLinear: x must be float32, got ",
+               dtype_name(ctx.dtype(0)));
+  ctx.set_output(0, DType::U8, ctx.shape(0));
+  ctx.set_output(1, DType::F32, {});
+  ctx.set_output(2, DType::U8, {});
+}
+
+void dynamic_quantize_kernel(KernelContext& kc) {
+  const Tensor& X = kc.in(0);
+  const float* x = X.data<float>();
+  float lo = 0.0f, hi = 0.0f;
+  for (int64_t i = 0; i < X.numel(); ++i)
+    if (!std::isnan(x[i])) {
+      lo = std::min(lo, x[i]);
+      hi = std::max(hi, x[i]);
+    }
+  float scale = (hi - lo) / 255.0f;
+  float zp = 0.0f;
+  if (scale > 0.0f && std::isfinite(scale))
+    zp = std::nearbyint(std::clamp(0.0f - lo / scale, 0.0f, 255.0f));
+  else
+    scale = 1.0f;  // all zeros (or an infinite range: every value saturates)
+  uint8_t* y = kc.out(0).data<uint8_t>();
+  quantize_run(igemm_isa() >= IgemmIsa::Avx2, x, X.numel(), scale, int32_t(zp), 0, 255, y);
+  kc.out(1).data<float>()[0] = scale;
+  kc.out(2).data<uint8_t>()[0] = uint8_t(zp);
+}
+
 }  // namespace
 
 void register_quantize_linear_ops(OpRegistry& r) {
+  OpSchema dyn;
+  dyn.op_type = "DynamicQuantizeLinear";
+  dyn.min_inputs = 1;
+  dyn.max_inputs = 1;
+  dyn.min_outputs = 3;
+  dyn.max_outputs = 3;
+  dyn.infer = dynamic_quantize_infer;
+  dyn.kernel = dynamic_quantize_kernel;
+  r.add(std::move(dyn));
+
   OpSchema q;
   q.op_type = "QuantizeLinear";
   q.min_inputs = 2;

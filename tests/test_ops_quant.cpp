@@ -970,3 +970,23 @@ TEST_CASE("QuantizeLinear: the SIMD path equals quantize_value on ties, NaN, inf
     }
   });
 }
+
+TEST_CASE("DynamicQuantizeLinear: hand-computed scale and zero point, all zeros, NaN") {
+  const OpRegistry& reg = engine_registry();
+  NodeSpec d;
+  d.op_type = "DynamicQuantizeLinear";
+  d.num_outputs = 3;
+  // lo = -1, hi = 4: scale 5 / 255, zero point round(1 / (5 / 255)) = round(51) = 51;
+  // y = round(x * 51) + 51 clamped: -1 -> 0, 0 -> 51, 2 -> 153, 4 -> 255, NaN -> 51.
+  auto r = run_node(
+      reg, d, {Tensor::from_vector<float>({5}, {-1.0f, 0.0f, 2.0f, 4.0f, std::nanf("")})});
+  CHECK(r[1].data<float>()[0] == 5.0f / 255.0f);
+  CHECK(int(r[2].data<uint8_t>()[0]) == 51);
+  const std::vector<int> want{0, 51, 153, 255, 51};
+  for (int i = 0; i < 5; ++i) CHECK(int(r[0].data<uint8_t>()[i]) == want[size_t(i)]);
+  // All zeros: the definition divides 0 by 0; a scale of 1 and zero point 0 keep y = 0 exact.
+  auto z = run_node(reg, d, {Tensor(DType::F32, {3})});
+  CHECK(z[1].data<float>()[0] == 1.0f);
+  CHECK(int(z[2].data<uint8_t>()[0]) == 0);
+  for (int i = 0; i < 3; ++i) CHECK(int(z[0].data<uint8_t>()[i]) == 0);
+}
