@@ -2,6 +2,7 @@
 
 #include "backends/registry.h"
 #include "frontend/onnx_writer.h"
+#include "frontend/qdq_export.h"
 
 namespace engine {
 
@@ -147,6 +148,11 @@ bool Model::is_quantized() const {
 
 void Model::save(const std::string& path) const {
   save_onnx(ir(), path);
+}
+
+void Model::save_qdq(const std::string& path) const {
+  ENGINE_CHECK(is_quantized(), "--format qdq: the model is not quantized");
+  save_onnx(to_qdq(ir()), path);
 }
 
 }  // namespace engine

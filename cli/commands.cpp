@@ -120,6 +120,11 @@ Commands::Commands(CLI::App& app) {
   pre_.add(quantize_cmd_);
   quant_.add(quantize_cmd_);
   quantize_cmd_->add_option("-o,--output", quant_out_, "Output model (.onnx)")->required();
+  quantize_cmd_
+      ->add_option("--format", quant_format_,
+                   "engine: ONNX with the engine's integer ops (reloads exactly, any requant "
+                   "mode); qdq: standard QDQ ONNX (opset 13) that ONNX Runtime and others load")
+      ->check(CLI::IsMember({"engine", "qdq"}));
 
   inspect_cmd_ =
       app.add_subcommand("inspect", "Print the graph, shapes, parameters, FLOPs, memory");
@@ -196,7 +201,10 @@ int Commands::run_quantize() {
                " would overwrite the input model; choose another file");
   Model fp32 = Model::load(model_.model, model_options(model_));
   Model m = quantize_with_flags(fp32, quant_, pre_);
-  m.save(quant_out_);
+  if (quant_format_ == "qdq")
+    m.save_qdq(quant_out_);
+  else
+    m.save(quant_out_);
   std::cout << "wrote " << quant_out_ << " (" << std::filesystem::file_size(quant_out_)
             << " bytes; FP32 model " << fp32.info().file_bytes << " bytes)\n";
   return 0;

@@ -76,7 +76,7 @@ class Commands {
   bool compare_fp32_ = false;
 
   // quantize
-  std::string quant_out_;
+  std::string quant_out_, quant_format_ = "engine";
 
   // inspect
   std::string after_;

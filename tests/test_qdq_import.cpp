@@ -9,6 +9,8 @@
 #include <set>
 
 #include "engine/engine.h"
+#include "frontend/onnx_writer.h"
+#include "frontend/qdq_export.h"
 #include "model_builder.h"
 
 namespace engine::test {
@@ -307,6 +309,34 @@ TEST_CASE("import-qdq: Q(DQ(x)) is x with the same parameters and a table with o
     Tensor x_in = random_f32({2, 3, 5}, 4, 3.0f);
     Tensor want = load(b.bytes(), false).run({x_in})[0], got = m.run({x_in})[0];
     CHECK(differing_share(want, got, s2, 0) == 0.0);
+  }
+}
+
+TEST_CASE("QDQ export: import -> export -> import gives the same integers; no engine ops") {
+  const std::string bytes = qdq_cnn();
+  Model qdq = load(bytes, false);
+  Model imported = load(bytes, true);
+  const Graph exported = to_qdq(imported.ir());
+  std::map<std::string, int> ops;
+  for (const Node& n : exported.nodes) {
+    CHECK_MESSAGE(n.domain.empty(), n.label());
+    ops[n.op_type]++;
+  }
+  CHECK(ops["Conv"] == 2);
+  CHECK(ops["Gemm"] == 1);
+  CHECK(ops["Gather"] == 1);  // the Sigmoid's table
+  CHECK(ops["Clip"] == 2);    // 4-bit activation, Clip(-1, 2) = [100, 160]: integer Clip after Q
+  CHECK(ops["Relu"] == 1);    // the Add's clamp [zero point, 255]
+  const std::string again = save_onnx_bytes(exported);
+  Model reimported = load(again, true), simulated = load(again, false);
+  auto c = op_counts(reimported.graph());
+  CHECK(c["QConv"] == 2);
+  CHECK(c["Gather"] == 1);  // the table lookup runs as it was written
+  for (uint64_t seed : {21u, 22u}) {
+    Tensor x = random_f32({8, 4, 6, 6}, seed, 1.0f);
+    Tensor want = qdq.run({x})[0];
+    CHECK(differing_share(want, reimported.run({x})[0], 0.03f, 0) == 0.0);
+    CHECK(differing_share(want, simulated.run({x})[0], 0.03f, 0) == 0.0);
   }
 }
 

@@ -87,6 +87,9 @@ class Model {
   bool is_quantized() const;
   // Writes the graph (after passes and quantization) as ONNX; engine ops in domain "engine".
   void save(const std::string& path) const;
+  // Writes a quantized model as standard ONNX QDQ (opset 13) that other runtimes load
+  // (frontend/qdq_export.h); written atomically.
+  void save_qdq(const std::string& path) const;
 
  private:
   Model() = default;
