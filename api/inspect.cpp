@@ -75,6 +75,22 @@ ModelReport inspect_model(const Model& m, int64_t batch) {
     r.flops += nr.flops;
     r.nodes.push_back(std::move(nr));
   }
+  const std::vector<int> producer = g.producers();
+  for (const Node& n : g.nodes) {
+    if (n.domain.empty() && n.op_type == "QuantizeLinear") ++r.quantize_nodes;
+    if (n.domain.empty() && n.op_type == "DequantizeLinear") {
+      ++r.dequantize_nodes;
+      continue;
+    }
+    for (int v : n.inputs) {
+      const int p = v >= 0 ? producer[size_t(v)] : -1;
+      if (p >= 0 && g.nodes[size_t(p)].domain.empty() &&
+          g.nodes[size_t(p)].op_type == "DequantizeLinear") {
+        r.float_after_dequantize.push_back(n.label());
+        break;
+      }
+    }
+  }
   r.arena_bytes = plan->memory.arena_bytes;
   r.unplanned_bytes = plan->memory.sum_bytes;
   return r;
@@ -116,6 +132,15 @@ std::string format_report(const Model& m, const ModelReport& r) {
   os << "parameters: " << r.parameters << " (" << human_bytes(double(r.parameter_bytes)) << ")\n";
   os << "FLOPs (or integer ops) of Conv/Gemm/MatMul, batch " << r.batch << "): " << std::fixed
      << std::setprecision(3) << double(r.flops) / 1e9 << " G\n";
+  if (m.is_quantized()) {
+    os << "quantized graph: " << r.quantize_nodes << " QuantizeLinear, " << r.dequantize_nodes
+       << " DequantizeLinear";
+    if (!r.float_after_dequantize.empty()) {
+      os << "; in float after DequantizeLinear:";
+      for (const std::string& s : r.float_after_dequantize) os << " " << s;
+    }
+    os << "\n";
+  }
   os << "planned activation memory (batch " << r.batch
      << "): " << human_bytes(double(r.arena_bytes)) << " peak, "
      << human_bytes(double(r.unplanned_bytes)) << " without buffer reuse\n";

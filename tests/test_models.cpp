@@ -11,6 +11,7 @@
 
 #include "cli_util.h"
 #include "engine/engine.h"
+#include "engine/inspect.h"
 #include "frontend/npy.h"
 #include "frontend/tensor_proto.h"
 #include "test_data.h"
@@ -176,6 +177,12 @@ TEST_SUITE("models") {
       // One Q for the network input, one DQ (the logits or the float Gemm's input).
       CHECK(ops["QuantizeLinear"] == 1);
       CHECK(ops["DequantizeLinear"] == 1);
+      // `engine inspect` names what still runs in float.
+      const ModelReport rep = inspect_model(m, 1);
+      CHECK(rep.quantize_nodes == 1);
+      CHECK(rep.dequantize_nodes == 1);
+      CHECK(rep.float_after_dequantize ==
+            std::vector<std::string>(ops["DnnlGemm"] ? 1 : 0, "DnnlGemm 'fc.Gemm'"));
       const std::string ref = dir + "/models/fashion/reference/" + name;
       Tensor x = read_npy(ref + ".input16.npy");
       Tensor want = read_npy(ref + ".logits16.npy");

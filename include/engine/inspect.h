@@ -23,6 +23,11 @@ struct ModelReport {
   size_t arena_bytes = 0;      // planned activation memory (peak)
   size_t unplanned_bytes = 0;  // the same activations without buffer reuse
   int64_t batch = 1;
+  // Quantized graphs: QuantizeLinear / DequantizeLinear nodes that remain (graph borders, Q/DQ
+  // pairs the QDQ import could not fuse) and the ops that read a DequantizeLinear output, i.e.
+  // run in float ("DnnlGemm 'fc'").
+  int quantize_nodes = 0, dequantize_nodes = 0;
+  std::vector<std::string> float_after_dequantize;
 };
 
 ModelReport inspect_model(const Model& m, int64_t batch);
