@@ -4,12 +4,14 @@
 //
 // Usage: node bench/compare.js [--models a,b,...] [--batch 1,32] [--threads 2] [--rounds 5]
 //          [--seconds 1] [--warmup 2] [--engine build/engine] [--engine-args "--fuse all"]
-//          [--data ../shared] [--json FILE] [--precision fp32|int8]
+//          [--data ../shared] [--json FILE] [--precision fp32|int8|qdq]
 // Models: names from MODELS below or paths to .onnx files. See bench/README.md.
 // --precision int8: the engine quantizes the FP32 model itself (`engine bench --precision int8`:
 // W8A8, per-channel int8 weights, uint8 activations, min/max on 8 noise inputs) and ORT runs the
 // same network as an ORT-style QDQ model with the same scheme (bench/models/NAME_qdq.onnx, made by
 // bench/make_qdq.sh on first use; the ../shared QDQ files for fashion_resnet18 / _mobilenet_v2).
+// --precision qdq: both run that same QDQ file (the engine imports it into integer ops: the
+// import-qdq pass); a model given as a .onnx path is taken to be a QDQ file already.
 //
 // Every round, for each batch size: the engine (`engine bench MODEL -i INPUT.npy --seconds S
 // --json`, a fresh process) and ORT (one session per model, kept across rounds) each run a timed
@@ -53,8 +55,8 @@ function parseArgs(argv) {
     }
     return parseInt(x, 10);
   });
-  if (o.precision !== 'fp32' && o.precision !== 'int8') {
-    console.error(`compare.js: --precision must be fp32 or int8, got '${o.precision}'`);
+  if (!['fp32', 'int8', 'qdq'].includes(o.precision)) {
+    console.error(`compare.js: --precision must be fp32, int8 or qdq, got '${o.precision}'`);
     process.exit(2);
   }
   o.batches = ints(o.batch, 'batch');
@@ -92,6 +94,7 @@ function modelPath(name, o) {
 
 // The INT8 QDQ model ORT runs for --precision int8.
 function qdqPath(name, o) {
+  if (name.endsWith('.onnx')) return modelPath(name, o);
   const fashion = {
     fashion_resnet18: 'resnet18_qdq_minmax_pc_ort.onnx',
     fashion_mobilenet_v2: 'mobilenet_v2_qdq_minmax_pc_ort.onnx',
@@ -190,7 +193,8 @@ async function main() {
   try {
     for (const name of o.models.split(',').filter(Boolean)) {
       const file = modelPath(name, o);
-      const ortFile = o.precision === 'int8' ? qdqPath(name, o) : file;
+      const ortFile = o.precision === 'fp32' ? file : qdqPath(name, o);
+      const engineFile = o.precision === 'qdq' ? ortFile : file;
       const sess = await ort.InferenceSession.create(ortFile, {
         executionProviders: ['cpu'], intraOpNumThreads: o.threads, interOpNumThreads: 1,
         graphOptimizationLevel: 'all', executionMode: 'sequential',
@@ -210,7 +214,7 @@ async function main() {
       const eng = new Map(), rt = new Map();
       for (let r = 0; r < o.rounds; r++) {
         for (const [b, f] of feedsByBatch) {
-          const runEngine = () => { (eng.get(b) || eng.set(b, []).get(b)).push(engineRound(o, file, f.npy)); };
+          const runEngine = () => { (eng.get(b) || eng.set(b, []).get(b)).push(engineRound(o, engineFile, f.npy)); };
           const runOrt = async () => { (rt.get(b) || rt.set(b, []).get(b)).push(await ortRound(o, sess, f.feeds)); };
           if (r % 2 === 0) { runEngine(); await runOrt(); } else { await runOrt(); runEngine(); }
           const e = eng.get(b).at(-1), t = rt.get(b).at(-1);
@@ -230,7 +234,9 @@ async function main() {
   const f = (x, d) => x.toFixed(d);
   // A round whose process got less than 90% of its threads' CPU time shared the cores.
   const busy = xs => xs.filter(x => x.cpu < 0.9).length;
-  console.log(`precision ${o.precision}` + (o.precision === 'int8' ? ' (engine: its own PTQ of the FP32 model; ORT: the QDQ model)' : ''));
+  const what = { fp32: '', int8: ' (engine: its own PTQ of the FP32 model; ORT: the QDQ model)',
+                 qdq: ' (engine and ORT: the same QDQ model file)' };
+  console.log(`precision ${o.precision}${what[o.precision]}`);
   console.log(`| model | batch | threads | engine ms | ORT ms | engine / ORT | busy rounds (engine, ORT) |`);
   console.log(`|---|---:|---:|---:|---:|---:|---:|`);
   for (const r of rows)

@@ -27,6 +27,12 @@ inline int32_t container_max(DType t) {
   return t == DType::U8 ? 255 : 127;
 }
 
+// y[i] = quantize_value(x[i], scale, zp, qmin, qmax) for i < n into uint8 / int8 (`out`), with
+// AVX2 where the integer kernels' ISA level allows it (ops/quantize_linear.cpp; bit-exact with
+// the scalar formula).
+void quantize_floats(const float* x, int64_t n, float scale, int32_t zp, int32_t qmin, int32_t qmax,
+                     DType out, void* y);
+
 // Calls f(T{}) with T = uint8_t or int8_t.
 template <class F>
 auto dispatch_q8(DType t, F&& f) {

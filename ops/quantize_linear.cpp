@@ -16,6 +16,7 @@
 
 #include "ops/ops.h"
 #include "ops/qgemm_core.h"
+#include "ops/qpertensor.h"
 
 namespace engine {
 namespace {
@@ -237,6 +238,17 @@ void dynamic_quantize_kernel(KernelContext& kc) {
 }
 
 }  // namespace
+
+namespace qpt {
+void quantize_floats(const float* x, int64_t n, float scale, int32_t zp, int32_t qmin, int32_t qmax,
+                     DType out, void* y) {
+  const bool simd = igemm_isa() >= IgemmIsa::Avx2;
+  if (out == DType::U8)
+    quantize_run(simd, x, n, scale, zp, qmin, qmax, static_cast<uint8_t*>(y));
+  else
+    quantize_run(simd, x, n, scale, zp, qmin, qmax, static_cast<int8_t*>(y));
+}
+}  // namespace qpt
 
 void register_quantize_linear_ops(OpRegistry& r) {
   OpSchema dyn;
