@@ -17,6 +17,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/passes/fusion_util.h"
 
 namespace engine {
 namespace {
@@ -57,20 +58,9 @@ class Exporter {
   }
   float scale_of(const Node& n, size_t i) const { return constant(n, i).data<float>()[0]; }
 
-  int new_value(const std::string& base) {
-    std::string name = base;
-    for (int k = 2; out_.find_value(name) >= 0; ++k) name = str_cat(base, "_", k);
-    const int id = out_.add_value(name);
-    return id;
-  }
+  int new_value(const std::string& base) { return fusion::add_fresh_value(out_, base); }
   int new_constant(const std::string& base, Tensor t) {
-    const int id = new_value(base);
-    Value& v = out_.value(id);
-    v.dtype = t.dtype();
-    v.shape = t.shape();
-    v.has_shape = true;
-    v.constant = std::move(t);
-    return id;
+    return fusion::add_constant(out_, base, std::move(t));
   }
   Node make(const std::string& name, const std::string& op, std::vector<int> in,
             std::vector<int> out) {

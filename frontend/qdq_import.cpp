@@ -95,13 +95,33 @@ bool scalar_f32(const Tensor* t, float& out) {
 
 // ---------------------------------------------------------------- selectors
 
-// The integers behind a DequantizeLinear output, quantized per tensor.
-struct QIn {
-  int q = -1;               // integer value read by the DQ
+// Per-tensor parameters of a QuantizeLinear / DequantizeLinear node (inputs 1 and 2).
+struct QParams {
   int scale = -1, zp = -1;  // constant values (zp may be kNoValue)
   float s = 1.0f;
   int32_t z = 0;
   DType t = DType::U8;
+};
+
+// Reads a positive scalar scale and a scalar uint8 / int8 zero point; without a zero point the
+// type is `no_zp_type` (z = 0).
+bool read_params(const Ctx& c, const Node& n, DType no_zp_type, QParams& p) {
+  p.scale = n.inputs[1];
+  p.zp = n.inputs.size() > 2 ? n.inputs[2] : kNoValue;
+  if (!scalar_f32(c.constant(p.scale), p.s)) return false;
+  p.t = no_zp_type;
+  if (p.zp >= 0) {
+    const Tensor* z = c.constant(p.zp);
+    if (!z || z->numel() != 1 || !is_q8(z->dtype())) return false;
+    p.t = z->dtype();
+    p.z = int32_t(int_at(*z, 0));
+  }
+  return is_q8(p.t);
+}
+
+// The integers behind a DequantizeLinear output, quantized per tensor.
+struct QIn : QParams {
+  int q = -1;  // integer value read by the DQ
 };
 
 std::optional<QIn> dq_input(const Ctx& c, int v) {
@@ -111,31 +131,17 @@ std::optional<QIn> dq_input(const Ctx& c, int v) {
   if (!is_op(n, "DequantizeLinear") || n.inputs.size() < 2) return std::nullopt;
   QIn r;
   r.q = n.inputs[0];
-  r.scale = n.inputs[1];
-  r.zp = n.inputs.size() > 2 ? n.inputs[2] : kNoValue;
-  if (!scalar_f32(c.constant(r.scale), r.s)) return std::nullopt;
-  if (r.zp >= 0) {
-    const Tensor* z = c.constant(r.zp);
-    if (!z || z->numel() != 1 || !is_q8(z->dtype())) return std::nullopt;
-    r.t = z->dtype();
-    r.z = int32_t(int_at(*z, 0));
-  } else {
-    r.t = c.dtype(r.q);
-  }
-  if (!is_q8(r.t) || (c.dtype(r.q) != DType::Undefined && c.dtype(r.q) != r.t)) return std::nullopt;
+  if (!read_params(c, n, c.dtype(r.q), r)) return std::nullopt;
+  if (c.dtype(r.q) != DType::Undefined && c.dtype(r.q) != r.t) return std::nullopt;
   return r;
 }
 
 // The Q that quantizes value v (after an optional Relu / Clip when `allow_activation`), and an
 // integer Clip reading Q's output.
-struct QOut {
+struct QOut : QParams {
   std::vector<int> nodes;  // activation, Q, integer Clip (those present, in order)
   int value = -1;          // the integer value the matched pattern ends with
-  int scale = -1, zp = -1;
-  float s = 1.0f;
-  int32_t z = 0;
-  DType t = DType::U8;
-  int32_t lo = 0, hi = 255;  // clamp on the integers
+  int32_t lo = 0, hi = 0;  // clamp on the integers (set by q_tail)
   int bits = 8;
 };
 
@@ -162,21 +168,12 @@ std::optional<QOut> q_tail(const Ctx& c, int qn, QOut r) {
   const Node& q = c.node(qn);
   if (!is_op(q, "QuantizeLinear") || q.inputs.size() < 2 || q.outputs.size() != 1)
     return std::nullopt;
-  r.scale = q.inputs[1];
-  r.zp = q.inputs.size() > 2 ? q.inputs[2] : kNoValue;
-  if (!scalar_f32(c.constant(r.scale), r.s)) return std::nullopt;
-  r.t = DType::U8;
-  if (r.zp >= 0) {
-    const Tensor* z = c.constant(r.zp);
-    if (!z || z->numel() != 1 || !is_q8(z->dtype())) return std::nullopt;
-    r.t = z->dtype();
-    r.z = int32_t(int_at(*z, 0));
-  }
+  if (!read_params(c, q, DType::U8, r)) return std::nullopt;
   r.nodes.push_back(qn);
   r.value = q.outputs[0];
-  // The activation's float bounds (set by the caller in lo / hi as floats) were folded already.
-  r.lo = std::max(r.lo, container_min(r.t));
-  r.hi = std::min(r.hi, container_max(r.t));
+  // The output type's range; q_output narrows it by the activation before Q afterwards.
+  r.lo = container_min(r.t);
+  r.hi = container_max(r.t);
   const int cl = c.sole_reader(r.value);
   if (cl >= 0) {
     const Node& k = c.node(cl);
@@ -387,10 +384,12 @@ std::vector<int> pattern_of(int op, const QOut& o) {
   return p;
 }
 
-void finish(Ctx& c, int op, const QOut& o, Node q) {
+// Writes q in place of the matched op and its output pattern; true (the graph changed).
+bool finish(Ctx& c, int op, const QOut& o, Node q) {
   q.outputs = {o.value};
   mark_output(c, o);
   place_fused(c.g, c.idx, pattern_of(op, o), std::move(q));
+  return true;
 }
 
 // Conv / Gemm / MatMul: x DQ'd per tensor, constant DQ weights, a bias, a Q after.
@@ -439,7 +438,7 @@ std::optional<MatchCompute> select_compute(const Ctx& c, int i) {
   return m;
 }
 
-void act_compute(Ctx& c, int i, const MatchCompute& m) {
+bool act_compute(Ctx& c, int i, const MatchCompute& m) {
   const Node& n = c.node(i);
   const bool conv = is_op(n, "Conv");
   Node q = integer_node(n, conv ? "QConv" : "QGemm");
@@ -456,7 +455,7 @@ void act_compute(Ctx& c, int i, const MatchCompute& m) {
   q.inputs.push_back(m.bias ? add_constant(c.g, n.name + "_bias_int32", *m.bias) : kNoValue);
   set_clamp(q, m.out);
   mark_weight(c, m.w, m.w_axis);
-  finish(c, i, m.out, std::move(q));
+  return finish(c, i, m.out, std::move(q));
 }
 
 // Add / Mul / Concat / AveragePool / GlobalAveragePool: every data input DQ'd per tensor.
@@ -483,7 +482,7 @@ std::optional<MatchMulti> select_multi(const Ctx& c, int i) {
   return m;
 }
 
-void act_multi(Ctx& c, int i, const MatchMulti& m) {
+bool act_multi(Ctx& c, int i, const MatchMulti& m) {
   const Node& n = c.node(i);
   Node q;
   if (is_op(n, "Concat")) {
@@ -502,7 +501,7 @@ void act_multi(Ctx& c, int i, const MatchMulti& m) {
     push_output_params(c, q, m.out);
   }
   set_clamp(q, m.out);
-  finish(c, i, m.out, std::move(q));
+  return finish(c, i, m.out, std::move(q));
 }
 
 // Ops that move integers without changing them: DQ -> op -> Q with the DQ's parameters.
@@ -523,7 +522,7 @@ std::optional<MatchMove> select_move(const Ctx& c, int i) {
 
 // Writes `op` (reading the integers) and, when Q's range is narrower than the container, an
 // integer Clip after it.
-void act_move(Ctx& c, int i, const MatchMove& m) {
+bool act_move(Ctx& c, int i, const MatchMove& m) {
   Node op = c.node(i);
   op.inputs[0] = m.x.q;
   mark_output(c, m.out);
@@ -531,7 +530,7 @@ void act_move(Ctx& c, int i, const MatchMove& m) {
   if (!clamp) {
     op.outputs = {m.out.value};
     place_fused(c.g, c.idx, pattern_of(i, m.out), std::move(op));
-    return;
+    return true;
   }
   const int mid = c.g.add_value(c.g.value(m.out.value).name + "_unclipped");
   op.outputs = {mid};
@@ -550,6 +549,7 @@ void act_move(Ctx& c, int i, const MatchMove& m) {
   c.g.nodes[size_t(i)] = std::move(op);
   for (size_t j = 1; j + 1 < pattern.size(); ++j) c.idx.kill(pattern[j]);
   c.g.nodes[size_t(pattern.back())] = std::move(k);
+  return true;
 }
 
 // Unary elementwise ops and a Q reading a DQ: a 256-entry table.
@@ -640,20 +640,14 @@ bool act_lut(Ctx& c, int i, const MatchLut& m) {
 
 struct Rule {
   std::set<std::string> ops;
-  std::function<bool(Ctx&, int)> apply;  // select, then act; false if nothing matched
+  std::function<bool(Ctx&, int)> apply;  // select, then act; false if nothing changed
 };
 
 template <class Select, class Act>
 std::function<bool(Ctx&, int)> rule(Select select, Act act) {
   return [select, act](Ctx& c, int i) {
     auto m = select(c, i);
-    if (!m) return false;
-    if constexpr (std::is_same_v<decltype(act(c, i, *m)), bool>) {
-      return act(c, i, *m);
-    } else {
-      act(c, i, *m);
-      return true;
-    }
+    return m && act(c, i, *m);
   };
 }
 

@@ -3,6 +3,7 @@
 
 #include <onnx/onnx_pb.h>
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,15 @@
 #include "frontend/tensor_proto.h"
 
 namespace engine::test {
+
+// Float32 tensor of N(0, scale^2) values, seeded.
+inline Tensor random_tensor(Dims d, uint64_t seed, float scale = 1.0f) {
+  Tensor t(DType::F32, d);
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> nd(0.0f, scale);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = nd(rng);
+  return t;
+}
 
 class ModelBuilder {
  public:

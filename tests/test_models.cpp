@@ -42,6 +42,42 @@ std::string fashion_flags() {
   return "--pad 2 --channels 3 --scale 1/255 --mean 0.2860405969887955 --std 0.35302424451492254";
 }
 
+// `engine eval` of models/fashion/NAME.onnx on the 10,000 test images, and how many of its
+// predictions equal ONNX Runtime's (reference/NAME.pred.u8).
+struct FashionEval {
+  nlohmann::json result;
+  int correct = 0, reference = 0, agree = 0;
+};
+
+FashionEval eval_fashion(const std::string& dir, const std::string& name) {
+  const std::string data = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
+  const std::string labels = "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz";
+  REQUIRE_MESSAGE(fs::exists(data), "install dataset-fashion-mnist");
+  const std::string preds = (fs::temp_directory_path() / (name + ".pred")).string();
+  auto r = engine::test::run_cli(
+      str_cat("eval ", dir, "/models/fashion/", name, ".onnx --data ", data, " --labels ", labels,
+              " ", fashion_flags(), " --batch 64 --json --save-preds ", preds),
+      false);
+  REQUIRE_MESSAGE(r.exit_code == 0, r.out);
+  FashionEval e;
+  e.result = nlohmann::json::parse(r.out);
+  e.correct = e.result["correct"].get<int>();
+  e.reference = reference_correct(dir, name);
+  std::string ours, theirs;
+  {
+    std::ifstream a(preds, std::ios::binary),
+        b(dir + "/models/fashion/reference/" + name + ".pred.u8", std::ios::binary);
+    ours.assign(std::istreambuf_iterator<char>(a), {});
+    theirs.assign(std::istreambuf_iterator<char>(b), {});
+  }
+  fs::remove(preds);
+  REQUIRE(ours.size() == 10000);
+  REQUIRE(theirs.size() == 10000);
+  for (size_t i = 0; i < ours.size(); ++i) e.agree += ours[i] == theirs[i];
+  CHECK(e.result["images"] == 10000);
+  return e;
+}
+
 }  // namespace
 
 TEST_SUITE("models") {
@@ -68,39 +104,14 @@ TEST_SUITE("models") {
   TEST_CASE("engine eval reproduces the FP32 accuracies on the 10,000 Fashion-MNIST test images") {
     const std::string dir = engine::test::test_data_dir();
     if (dir.empty()) return;
-    const std::string data = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
-    const std::string labels = "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz";
-    REQUIRE_MESSAGE(fs::exists(data), "install dataset-fashion-mnist");
     for (const std::string& name : kFashionModels) {
       CAPTURE(name);
-      const std::string preds = (fs::temp_directory_path() / (name + ".pred")).string();
-      auto r = engine::test::run_cli(
-          str_cat("eval ", dir, "/models/fashion/", name, ".onnx --data ", data, " --labels ",
-                  labels, " ", fashion_flags(), " --batch 64 --json --save-preds ", preds),
-          false);
-      REQUIRE_MESSAGE(r.exit_code == 0, r.out);
-      auto j = nlohmann::json::parse(r.out);
-      const int correct = j["correct"].get<int>();
-      const int want = reference_correct(dir, name);
-      MESSAGE(name, ": top-1 ", j["top1"], " % (", correct, " correct, reference ", want,
-              "), loss ", j["loss"], ", ", j["images_per_s"], " images/s");
-      CHECK(j["images"] == 10000);
-      CHECK(std::abs(correct - want) <= 2);
-      // Agreement with ONNX Runtime's predictions, image by image.
-      std::string ours, theirs;
-      {
-        std::ifstream a(preds, std::ios::binary),
-            b(dir + "/models/fashion/reference/" + name + ".pred.u8", std::ios::binary);
-        ours.assign(std::istreambuf_iterator<char>(a), {});
-        theirs.assign(std::istreambuf_iterator<char>(b), {});
-      }
-      REQUIRE(ours.size() == 10000);
-      REQUIRE(theirs.size() == 10000);
-      int agree = 0;
-      for (size_t i = 0; i < ours.size(); ++i) agree += ours[i] == theirs[i];
-      MESSAGE(name, ": agrees with ONNX Runtime on ", agree, " / 10000");
-      CHECK(agree >= 9995);
-      fs::remove(preds);
+      const FashionEval e = eval_fashion(dir, name);
+      MESSAGE(name, ": top-1 ", e.result["top1"], " % (", e.correct, " correct, reference ",
+              e.reference, "), loss ", e.result["loss"], ", ", e.result["images_per_s"],
+              " images/s; agrees with ONNX Runtime on ", e.agree, " / 10000");
+      CHECK(std::abs(e.correct - e.reference) <= 2);
+      CHECK(e.agree >= 9995);  // image by image
     }
   }
 
@@ -210,38 +221,14 @@ TEST_SUITE("models") {
   TEST_CASE("QDQ models: engine eval within 0.1 points of the QAT / ONNX Runtime accuracy") {
     const std::string dir = engine::test::test_data_dir();
     if (dir.empty()) return;
-    const std::string data = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
-    const std::string labels = "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz";
-    REQUIRE_MESSAGE(fs::exists(data), "install dataset-fashion-mnist");
     for (const std::string& name : kQdqModels) {
       CAPTURE(name);
-      const std::string preds = (fs::temp_directory_path() / (name + ".pred")).string();
-      auto r = engine::test::run_cli(
-          str_cat("eval ", dir, "/models/fashion/", name, ".onnx --data ", data, " --labels ",
-                  labels, " ", fashion_flags(), " --batch 64 --json --save-preds ", preds),
-          false);
-      REQUIRE_MESSAGE(r.exit_code == 0, r.out);
-      auto j = nlohmann::json::parse(r.out);
-      const int correct = j["correct"].get<int>();
-      const int want = reference_correct(dir, name);
-      std::string ours, theirs;
-      {
-        std::ifstream a(preds, std::ios::binary),
-            b(dir + "/models/fashion/reference/" + name + ".pred.u8", std::ios::binary);
-        ours.assign(std::istreambuf_iterator<char>(a), {});
-        theirs.assign(std::istreambuf_iterator<char>(b), {});
-      }
-      REQUIRE(ours.size() == 10000);
-      REQUIRE(theirs.size() == 10000);
-      int agree = 0;
-      for (size_t i = 0; i < ours.size(); ++i) agree += ours[i] == theirs[i];
-      MESSAGE(name, ": top-1 ", j["top1"], " % (", correct, " correct, ONNX Runtime ", want,
-              "), loss ", j["loss"], ", agrees with ONNX Runtime on ", agree, " / 10000, ",
-              j["images_per_s"], " images/s");
-      CHECK(j["images"] == 10000);
-      CHECK(std::abs(correct - want) <= 10);  // 0.1 points
-      CHECK(agree >= 9950);
-      fs::remove(preds);
+      const FashionEval e = eval_fashion(dir, name);
+      MESSAGE(name, ": top-1 ", e.result["top1"], " % (", e.correct, " correct, ONNX Runtime ",
+              e.reference, "), loss ", e.result["loss"], ", agrees with ONNX Runtime on ", e.agree,
+              " / 10000, ", e.result["images_per_s"], " images/s");
+      CHECK(std::abs(e.correct - e.reference) <= 10);  // 0.1 points
+      CHECK(e.agree >= 9950);
     }
   }
 }

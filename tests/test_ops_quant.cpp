@@ -978,8 +978,8 @@ TEST_CASE("DynamicQuantizeLinear: hand-computed scale and zero point, all zeros,
   d.num_outputs = 3;
   // lo = -1, hi = 4: scale 5 / 255, zero point round(1 / (5 / 255)) = round(51) = 51;
   // y = round(x * 51) + 51 clamped: -1 -> 0, 0 -> 51, 2 -> 153, 4 -> 255, NaN -> 51.
-  auto r = run_node(
-      reg, d, {Tensor::from_vector<float>({5}, {-1.0f, 0.0f, 2.0f, 4.0f, std::nanf("")})});
+  auto r =
+      run_node(reg, d, {Tensor::from_vector<float>({5}, {-1.0f, 0.0f, 2.0f, 4.0f, std::nanf("")})});
   CHECK(r[1].data<float>()[0] == 5.0f / 255.0f);
   CHECK(int(r[2].data<uint8_t>()[0]) == 51);
   const std::vector<int> want{0, 51, 153, 255, 51};

@@ -19,14 +19,6 @@ namespace {
 // ONNX element types.
 constexpr int kU8 = 2, kI8 = 3;
 
-Tensor random_f32(Dims d, uint64_t seed, float scale = 1.0f) {
-  Tensor t(DType::F32, d);
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> nd(0.0f, scale);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = nd(rng);
-  return t;
-}
-
 // Int8 weights in [-2^(bits-1), 2^(bits-1) - 1].
 Tensor random_i8(Dims d, uint64_t seed, int bits = 8) {
   Tensor t(DType::I8, d);
@@ -148,7 +140,7 @@ std::string qdq_cnn() {
   const std::string a4 = b.qdq("sg", "act3", 1.0f / 256, 0);
   // conv2 (1x1, 8-bit weights, float bias) on the pooled values.
   const std::vector<float> sw2 = channel_scales(4, 0.01f, 3);
-  b.init("conv2.bf", random_f32({4}, 4, 0.05f));
+  b.init("conv2.bf", random_tensor({4}, 4, 0.05f));
   b.node("Conv", {a3, b.weight("conv2", random_i8({4, 4, 1, 1}, 5), sw2), "conv2.bf"}, {"c2"},
          "conv2");
   b.init("clip.lo", Tensor::scalar<float>(-1.0f));
@@ -228,7 +220,7 @@ TEST_CASE("import-qdq: the integer graph computes what the QDQ graph defines") {
     CAPTURE(backend);
     Model integer = load(bytes, true, backend);
     for (uint64_t seed : {11u, 12u, 13u}) {
-      Tensor x = random_f32({8, 4, 6, 6}, seed, 1.0f);
+      Tensor x = random_tensor({8, 4, 6, 6}, seed, 1.0f);
       Tensor want = qdq.run({x})[0], got = integer.run({x})[0];
       // Float rounding ties may move a value by one step somewhere in the chain.
       std::set<float> distinct(want.data<float>(), want.data<float>() + want.numel());
@@ -238,6 +230,35 @@ TEST_CASE("import-qdq: the integer graph computes what the QDQ graph defines") {
       CHECK(share <= 0.1);
     }
   }
+}
+
+TEST_CASE("import-qdq: int8 activations keep their negative range") {
+  // x -> Q(int8, zp 3) -> DQ -> conv -> Q(int8, zp -10) -> DQ -> Q(DQ) to zp 5 -> DQ -> y
+  QdqBuilder b;
+  b.input("x", {2, 3, 5, 5});
+  b.output("y");
+  auto qdq_i8 = [&](const std::string& in, const std::string& base, float s, int8_t zp) {
+    b.init(base + ".s", Tensor::scalar<float>(s));
+    b.init(base + ".z", Tensor::scalar<int8_t>(zp));
+    b.node("QuantizeLinear", {in, base + ".s", base + ".z"}, {base + ".q"});
+    b.node("DequantizeLinear", {base + ".q", base + ".s", base + ".z"}, {base + ".dq"});
+    return base + ".dq";
+  };
+  const std::string x = qdq_i8("x", "in", 0.02f, 3);
+  b.node("Conv", {x, b.weight("w", random_i8({4, 3, 3, 3}, 8), channel_scales(4, 0.01f, 9))}, {"c"},
+         "conv");
+  const std::string c = qdq_i8("c", "out", 0.01f, -10);
+  b.node("Identity", {qdq_i8(c, "re", 0.012f, 5)}, {"y"});
+  Model m = load(b.bytes(), true);
+  auto ops = op_counts(m.graph());
+  CHECK(ops["QConv"] == 1);
+  CHECK(ops["QLut"] == 1);
+  Tensor x_in = random_tensor({2, 3, 5, 5}, 10);
+  Tensor want = load(b.bytes(), false).run({x_in})[0], got = m.run({x_in})[0];
+  int negative = 0;
+  for (int64_t i = 0; i < want.numel(); ++i) negative += want.data<float>()[i] < 0;
+  CHECK(negative > want.numel() / 4);
+  CHECK(differing_share(want, got, 0.012f, 0) == 0.0);
 }
 
 TEST_CASE("import-qdq: patterns that must stay float") {
@@ -284,7 +305,7 @@ TEST_CASE("import-qdq: patterns that must stay float") {
     CHECK(c["Tanh"] == 1);
     CHECK(c["QLut"] == 0);
     CHECK(c["DequantizeLinear"] == 2);
-    Tensor x_in = random_f32({1, 2, 4, 4}, 3);
+    Tensor x_in = random_tensor({1, 2, 4, 4}, 3);
     Tensor want = load(b.bytes(), false).run({x_in})[0], got = m.run({x_in})[0];
     CHECK(differing_share(want, got, 1e-6f, 0) == 0.0);
   }
@@ -306,7 +327,7 @@ TEST_CASE("import-qdq: Q(DQ(x)) is x with the same parameters and a table with o
     auto c = op_counts(m.graph());
     CHECK(c["Transpose"] == 1);
     CHECK(c["QLut"] == (s2 == 0.05f ? 0 : 1));
-    Tensor x_in = random_f32({2, 3, 5}, 4, 3.0f);
+    Tensor x_in = random_tensor({2, 3, 5}, 4, 3.0f);
     Tensor want = load(b.bytes(), false).run({x_in})[0], got = m.run({x_in})[0];
     CHECK(differing_share(want, got, s2, 0) == 0.0);
   }
@@ -333,7 +354,7 @@ TEST_CASE("QDQ export: import -> export -> import gives the same integers; no en
   CHECK(c["QConv"] == 2);
   CHECK(c["Gather"] == 1);  // the table lookup runs as it was written
   for (uint64_t seed : {21u, 22u}) {
-    Tensor x = random_f32({8, 4, 6, 6}, seed, 1.0f);
+    Tensor x = random_tensor({8, 4, 6, 6}, seed, 1.0f);
     Tensor want = qdq.run({x})[0];
     CHECK(differing_share(want, reimported.run({x})[0], 0.03f, 0) == 0.0);
     CHECK(differing_share(want, simulated.run({x})[0], 0.03f, 0) == 0.0);

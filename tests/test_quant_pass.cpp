@@ -15,14 +15,6 @@
 namespace engine::test {
 namespace {
 
-Tensor random_tensor(Dims d, uint64_t seed, float scale = 1.0f) {
-  Tensor t(DType::F32, d);
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> nd(0.0f, scale);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = nd(rng);
-  return t;
-}
-
 // x[N,3,8,8] -> conv1(3->8) -> relu -> conv2(8->8) -> add(conv2, relu1) -> relu -> maxpool ->
 // global avg pool -> flatten -> gemm(8->4) -> y
 std::string small_cnn() {

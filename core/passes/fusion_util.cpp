@@ -89,10 +89,14 @@ const Tensor* f32_constant(const Graph& g, int v) {
   return t.dtype() == DType::F32 ? &t : nullptr;
 }
 
-int add_constant(Graph& g, const std::string& base, Tensor t) {
+int add_fresh_value(Graph& g, const std::string& base) {
   std::string name = base;
   for (int k = 1; g.find_value(name) >= 0; ++k) name = str_cat(base, "_", k);
-  const int id = g.add_value(name);
+  return g.add_value(name);
+}
+
+int add_constant(Graph& g, const std::string& base, Tensor t) {
+  const int id = add_fresh_value(g, base);
   Value& v = g.value(id);
   v.dtype = t.dtype();
   v.shape = t.shape();

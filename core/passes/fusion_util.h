@@ -62,6 +62,8 @@ bool has_activation(const Node& n);                     // a FusedConv/FusedGemm
 bool has_sum(const Node& n);                            // a FusedConv with a Sum input
 // The constant tensor of value v if it is a float32 constant, else nullptr.
 const Tensor* f32_constant(const Graph& g, int v);
+// A new value named `base`, or `base_1`, `base_2`, ... if that name is taken.
+int add_fresh_value(Graph& g, const std::string& base);
 // A value with a unique name derived from `base`, holding constant t.
 int add_constant(Graph& g, const std::string& base, Tensor t);
 // Replaces the matched nodes `pattern` by `fused`, which takes the place of the last of them; the

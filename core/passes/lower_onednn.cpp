@@ -208,7 +208,7 @@ class LowerOnednnPass : public Pass {
     };
     auto to_nhwc = [&](int v) {
       if (nhwc[size_t(v)] < 0) {
-        const int t = g.add_value(unique_name(g, g.value(v).name + "_nhwc"));
+        const int t = add_fresh_value(g, g.value(v).name + "_nhwc");
         g.value(t).dtype = s.dtype(v);
         nhwc.resize(g.values.size(), -1);
         nhwc[size_t(v)] = t;
@@ -221,7 +221,7 @@ class LowerOnednnPass : public Pass {
       const std::vector<int> orig = n.outputs;
       for (int& o : n.outputs) {
         const DType dt = g.value(o).dtype;
-        o = g.add_value(unique_name(g, g.value(o).name + "_nhwc"));
+        o = add_fresh_value(g, g.value(o).name + "_nhwc");
         g.value(o).dtype = dt;
         nhwc.resize(g.values.size(), -1);
       }
@@ -287,7 +287,7 @@ class LowerOnednnPass : public Pass {
       for (int64_t k = 0; k < K; ++k)
         w.data<int8_t>()[j * K + k] = b.data<int8_t>()[trans_b ? j * K + k : k * N + j];
     auto value = [&](const std::string& base, DType dt) {
-      const int v = g.add_value(unique_name(g, base));
+      const int v = add_fresh_value(g, base);
       g.value(v).dtype = dt;
       return v;
     };
@@ -316,12 +316,6 @@ class LowerOnednnPass : public Pass {
     out.push_back(reshape(n.inputs[0], x4, n.name + "_as_nhwc", {0, 1, 1, -1}));
     out.push_back(std::move(conv));
     out.push_back(reshape(y4, n.outputs[0], n.name + "_as_2d", {0, -1}));
-  }
-
-  static std::string unique_name(const Graph& g, std::string base) {
-    std::string n = base;
-    for (int k = 2; g.find_value(n) >= 0; ++k) n = base + "_" + std::to_string(k);
-    return n;
   }
 };
 
