@@ -1,5 +1,7 @@
 #include "engine/engine.h"
 
+#include <cstring>
+
 #include "backends/registry.h"
 #include "frontend/onnx_writer.h"
 #include "frontend/qdq_export.h"
@@ -56,6 +58,61 @@ std::vector<Tensor> Model::run(const std::vector<Tensor>& inputs, const RunOptio
   RunOptions o = opt;
   if (o.threads <= 0) o.threads = opt_.threads;
   return exec_->run(inputs, o);
+}
+
+// NHWC [N,H,W,C] -> NCHW [N,C,H,W], any element size.
+static Tensor nhwc_to_nchw(const Tensor& t) {
+  const int64_t N = t.dim(0), H = t.dim(1), W = t.dim(2), C = t.dim(3);
+  Tensor o(t.dtype(), Dims{N, C, H, W});
+  const size_t es = dtype_size(t.dtype());
+  const auto* src = static_cast<const unsigned char*>(t.raw());
+  auto* dst = static_cast<unsigned char*>(o.raw());
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t hw = 0; hw < H * W; ++hw)
+        std::memcpy(dst + size_t(((n * C + c) * H * W + hw)) * es,
+                    src + size_t((n * H * W + hw) * C + c) * es, es);
+  return o;
+}
+
+std::vector<Tensor> Model::run_watch(const std::vector<Tensor>& inputs,
+                                     const std::set<std::string>& watch, const WatchFn& fn,
+                                     const RunOptions& opt) const {
+  // Lowered value id -> (IR name, channels-last). The lowering names a value's NHWC form
+  // "<name>_nhwc" (core/passes/lower_onednn.cpp).
+  const Graph& g = graph();
+  std::vector<std::pair<const std::string*, bool>> map(g.values.size(), {nullptr, false});
+  static const std::string kSuffix = "_nhwc";
+  for (size_t v = 0; v < g.values.size(); ++v) {
+    const std::string& n = g.values[v].name;
+    auto it = watch.find(n);
+    if (it != watch.end()) {
+      map[v] = {&*it, false};
+    } else if (n.size() > kSuffix.size() && n.ends_with(kSuffix)) {
+      it = watch.find(n.substr(0, n.size() - kSuffix.size()));
+      if (it != watch.end()) map[v] = {&*it, true};
+    }
+  }
+  std::set<std::string> done;
+  auto deliver = [&](size_t v, const Tensor& t) {
+    const auto [name, nhwc] = map[v];
+    if (!name || !done.insert(*name).second) return;
+    if (!nhwc || t.rank() != 4) return fn(*name, t);
+    Tensor o = nhwc_to_nchw(t);
+    // A 2-D value the lowering ran as a 1x1 convolution over [M,1,1,K] (QGemm): back to [M,N].
+    const int id = ir().find_value(*name);
+    const bool rank4 = id >= 0 && ir().value(id).has_shape && ir().value(id).shape.size() == 4;
+    if (!rank4 && o.dim(2) == 1 && o.dim(3) == 1) o = o.reshaped(Dims{o.dim(0), o.dim(1)});
+    fn(*name, o);
+  };
+  for (size_t i = 0; i < g.inputs.size() && i < inputs.size(); ++i)
+    deliver(size_t(g.inputs[i]), inputs[i]);
+  RunOptions o = opt;
+  o.after_node = [&](const Node& n, const std::vector<Tensor*>& outs) {
+    for (size_t k = 0; k < n.outputs.size() && k < outs.size(); ++k)
+      if (n.outputs[k] >= 0 && outs[k]) deliver(size_t(n.outputs[k]), *outs[k]);
+  };
+  return run(inputs, o);
 }
 
 std::map<std::string, Tensor> Model::run(const std::map<std::string, Tensor>& inputs,
@@ -138,6 +195,7 @@ Model Model::quantize(const quant::QuantConfig& cfg, const quant::StatsMap& stat
     report->stats = stats;
     report->quantize_nodes = r.quantize_nodes;
     report->dequantize_nodes = r.dequantize_nodes;
+    report->quantized_values = std::move(r.quantized_values);
   }
   return m;
 }

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 #include "cli/bench.h"
+#include "cli/debug.h"
 #include "cli/inputs.h"
 #include "engine/engine.h"
 #include "engine/inspect.h"
@@ -140,6 +141,7 @@ Commands::Commands(CLI::App& app) {
   quant_.add(inspect_cmd_);
 
   bench_ = std::make_shared<BenchCommand>(app);
+  debug_ = std::make_shared<DebugCommand>(app);
 }
 
 int Commands::run() {
@@ -148,6 +150,7 @@ int Commands::run() {
   if (*eval_cmd_) return run_eval();
   if (*inspect_cmd_) return run_inspect();
   if (bench_->selected()) return bench_->run();
+  if (debug_->selected()) return debug_->run();
   return 2;
 }
 

@@ -12,6 +12,7 @@
 namespace engine::cli {
 
 class BenchCommand;  // cli/bench.h
+class DebugCommand;  // cli/debug.h
 
 // Preprocessing flags shared by every command that reads images.
 struct PreprocessFlags {
@@ -51,6 +52,7 @@ class Commands {
   CLI::App* inspect_cmd_ = nullptr;
   CLI::App* quantize_cmd_ = nullptr;
   std::shared_ptr<BenchCommand> bench_;  // `engine bench` (cli/bench.cpp)
+  std::shared_ptr<DebugCommand> debug_;  // `engine debug` (cli/debug.cpp)
   ModelFlags model_;
   PreprocessFlags pre_;
   QuantFlags quant_;

@@ -29,6 +29,9 @@ struct QuantizeResult {
   // Per quantized tensor: observer, data min/max, chosen range, bits, mode, scale, zero point.
   nlohmann::json chosen = nlohmann::json::object();
   int quantize_nodes = 0, dequantize_nodes = 0;  // border nodes inserted
+  // Float value name -> the name of its integer form (which carries QuantParams), for every
+  // value that exists quantized (the debugger compares the two).
+  std::map<std::string, std::string> quantized_values;
 };
 
 QuantizeResult quantize_graph(const Graph& g, const StatsMap& stats, const QuantConfig& cfg,

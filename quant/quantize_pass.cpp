@@ -723,6 +723,8 @@ QuantizeResult Quantizer::run() {
   for (size_t v = 0; v < out_.values.size(); ++v)
     if (!used[v] && out_.values[v].constant) out_.values[v].constant.reset();
 
+  for (size_t v = 0; v < src_.values.size(); ++v)
+    if (qval_[v] >= 0) res.quantized_values[src_.values[v].name] = out_.value(qval_[v]).name;
   out_.nodes = std::move(nodes_);
   out_.reindex();
   res.graph = std::move(out_);

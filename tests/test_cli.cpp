@@ -191,6 +191,58 @@ TEST_SUITE("cli") {
     }
   }
 
+  TEST_CASE("debug: per-layer table, JSON, dumps, --max-drop config; bad layer names") {
+    TempDir t;
+    std::string list;
+    for (const auto& e : fs::directory_iterator(kSrc + "/demo/images")) {
+      const std::string f = e.path().filename().string();  // "<class>_<name>.png"
+      list += e.path().string() + " " + f.substr(0, f.find('_')) + "\n";
+    }
+    const std::string data = t.file("list.txt", list);
+    const std::string base = "debug " + kDemo + kDemoFlags + "--data " + data;
+    auto r = run_cli(base + " --calib-noise 4 --json", false);
+    REQUIRE(r.exit_code == 0);
+    const auto j = nlohmann::json::parse(r.out);
+    CHECK(j["samples"] == 10);
+    CHECK(j["labeled"] == 10);
+    CHECK(j["fp32_top1"].get<double>() == doctest::Approx(100.0));  // one image per class
+    // 8 convs, 1 Gemm, the pool and flatten of fashion_resnet8 after fusion.
+    CHECK(j["layers"].size() >= 9);
+    CHECK(j["ranked_isolated"].size() >= 9);
+    for (const auto& l : j["layers"]) {
+      CAPTURE(l["node"]);
+      const double sqnr = l["accumulated"]["sqnr_db"];
+      CHECK(sqnr > 10);  // 8-bit layers; noise calibration is coarse but not garbage
+      CHECK(l["accumulated"]["cosine"].get<double>() > 0.9);
+    }
+    // Text table; calibration on --data by default; --dump for one layer.
+    const std::string dump = (t.path / "dump").string();
+    r = run_cli(base + " --dump " + dump + " --layers /l1/c1/Conv --no-isolated");
+    CAPTURE(r.out);
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.out.find("calibrating on the first 256 items of --data") != std::string::npos);
+    CHECK(r.out.find("accumulated (whole graph INT8)") != std::string::npos);
+    CHECK(r.out.find("isolated (one layer") == std::string::npos);
+    CHECK(fs::exists(dump + "/_l1_Relu_output_0.fp32.npy"));
+    CHECK(fs::exists(dump + "/_l1_Relu_output_0.int8.npy"));
+    // --max-drop 0 with FP32 at 100 %: the config file is written and parses as a config.
+    const std::string cfg = (t.path / "keep.yaml").string();
+    r = run_cli(base + " --max-drop 0 --config-out " + cfg);
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.out.find("wrote " + cfg) != std::string::npos);
+    CHECK(run_cli("quantize " + kDemo + " --calib-noise 2 --config " + cfg + " -o " +
+                  (t.path / "q.onnx").string())
+              .exit_code == 0);
+    // Errors: unknown layer, overwriting the model, an already-quantized model.
+    r = run_cli(base + " --dump " + dump + " --layers no_such_layer --no-isolated");
+    CHECK(r.exit_code == 1);
+    CHECK(r.out.find("'no_such_layer' is not a quantized layer") != std::string::npos);
+    r = run_cli(base + " --max-drop 1 --config-out " + kDemo);
+    CHECK(r.exit_code == 1);
+    CHECK(r.out.find("would overwrite an input") != std::string::npos);
+    CHECK(run_cli(base + " --max-drop 1 --no-isolated").exit_code == 1);
+  }
+
   TEST_CASE("quantize saves a model that runs in INT8 without calibration; stats files") {
     TempDir t;
     const std::string q = (t.path / "demo.int8.onnx").string();

@@ -4,6 +4,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,7 @@ struct QuantizeReport {
   quant::StatsMap stats;
   int64_t samples = 0;  // calibration samples seen
   int quantize_nodes = 0, dequantize_nodes = 0;
+  std::map<std::string, std::string> quantized_values;  // float value -> its integer form
 };
 
 // Produces calibration batches: fills `inputs` (model input order) and returns true, or returns
@@ -57,6 +59,13 @@ class Model {
   const std::vector<IoInfo>& outputs() const { return outputs_; }
   // Inputs in model order; outputs in model order.
   std::vector<Tensor> run(const std::vector<Tensor>& inputs, const RunOptions& opt = {}) const;
+  // Runs and hands each IR value named in `watch` (graph inputs included) to `fn` once, in the
+  // IR's layout (values the lowered graph computes channels-last are transposed back), while
+  // the run is in progress: the tensor is valid only during the call. No batch split.
+  using WatchFn = std::function<void(const std::string& name, const Tensor& t)>;
+  std::vector<Tensor> run_watch(const std::vector<Tensor>& inputs,
+                                const std::set<std::string>& watch, const WatchFn& fn,
+                                const RunOptions& opt = {}) const;
   // Inputs by name (all required); outputs by name.
   std::map<std::string, Tensor> run(const std::map<std::string, Tensor>& inputs,
                                     const RunOptions& opt = {}) const;
