@@ -168,8 +168,25 @@ quant::StatsMap Model::calibrate(const BatchSource& source, const quant::StatsOp
   return cal.stats();
 }
 
+Model Model::equalize(quant::EqualizeReport* report) const {
+  ENGINE_CHECK(!is_quantized(), "equalization needs an FP32 model; this one is already quantized");
+  Graph g = ir();
+  const quant::EqualizeReport r = quant::equalize_graph(g);
+  if (report) *report = r;
+  Model m;
+  m.info_ = info_;
+  m.opt_ = opt_;
+  m.set_graph(std::move(g));
+  return m;
+}
+
 Model Model::quantize(const quant::QuantConfig& cfg, const BatchSource& source,
                       QuantizeReport* report) const {
+  if (cfg.equalize) {  // calibrate the equalized graph
+    quant::QuantConfig c = cfg;
+    c.equalize = false;
+    return equalize().quantize(c, source, report);
+  }
   int64_t samples = 0;
   quant::StatsMap stats = calibrate(source, cfg.stats_options, &samples);
   Model m = quantize(cfg, stats, {}, report);
@@ -184,6 +201,11 @@ Model Model::quantize(const quant::QuantConfig& cfg, const quant::StatsMap& stat
                       const std::map<std::string, quant::Range>& range_overrides,
                       QuantizeReport* report) const {
   ENGINE_CHECK(!is_quantized(), "the model is already quantized");
+  if (cfg.equalize) {  // the stats must come from the equalized graph (quantize(cfg, source))
+    quant::QuantConfig c = cfg;
+    c.equalize = false;
+    return equalize().quantize(c, stats, range_overrides, report);
+  }
   quant::QuantizeResult r = quant::quantize_graph(ir(), stats, cfg, range_overrides);
   Model m;
   m.info_ = info_;

@@ -287,7 +287,10 @@ int Commands::run_run() {
 int Commands::run_eval() {
   ENGINE_CHECK(!compare_fp32_ || model_.int8, "--compare-fp32 compares an --int8 run with FP32");
   const Model fp32 = Model::load(model_.model, model_options(model_));
-  const Model m = model_.int8 ? quantize_with_flags(fp32, quant_, pre_, json_) : fp32;
+  // --equalize without --int8: the equalized FP32 model (what equalization alone changes).
+  const Model m = model_.int8       ? quantize_with_flags(fp32, quant_, pre_, json_)
+                  : quant_.equalize ? fp32.equalize()
+                                    : fp32;
   ENGINE_CHECK(m.inputs().size() == 1, model_.model, ": eval needs a single-input model, it has ",
                m.inputs().size());
   const PreprocessOptions pre = make_preprocess(pre_, m);

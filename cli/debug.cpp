@@ -98,12 +98,22 @@ int DebugCommand::run() {
       ENGINE_CHECK(in.empty() || abs_out != std::filesystem::absolute(in).lexically_normal(),
                    "--config-out ", config_out_, " would overwrite an input; choose another file");
   }
-  const Model fp32 = Model::load(model_.model, model_options(model_));
+  Model fp32 = Model::load(model_.model, model_options(model_));
   ENGINE_CHECK(!fp32.is_quantized(), model_.model,
                ": already quantized; engine debug compares an FP32 model with its quantization");
   ENGINE_CHECK(fp32.inputs().size() == 1, model_.model,
                ": engine debug needs a single-input model, it has ", fp32.inputs().size());
   QuantFlags q = quant_;
+  nlohmann::json equalized;
+  if (q.equalize) {  // the FP32 reference is the equalized model (same function, other scales)
+    quant::EqualizeReport er;
+    fp32 = fp32.equalize(&er);
+    q.equalize = false;
+    equalized = {{"pairs", er.pairs}, {"relu6_replaced", er.relu6_replaced}, {"rounds", er.rounds}};
+    if (!json_)
+      std::cerr << "equalized " << er.pairs << " conv pairs in " << er.rounds << " rounds ("
+                << er.relu6_replaced << " ReLU6 between them became ReLU)\n";
+  }
   if (q.calib.empty() && q.calib_noise == 0 && q.stats_in.empty()) {
     q.calib = data_;
     if (q.calib_size == 0 && q.calib_fraction == 0) q.calib_size = 256;
@@ -133,6 +143,7 @@ int DebugCommand::run() {
 
   nlohmann::json j = r.to_json();
   j["model"] = model_.model;
+  if (!equalized.is_null()) j["equalized"] = equalized;
   std::string mixed;
   if (max_drop_ >= 0) {
     const int64_t n = eval_limit_ > 0 ? std::min(eval_limit_, ds->size()) : ds->size();

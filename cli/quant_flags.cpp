@@ -82,6 +82,15 @@ void QuantFlags::add(CLI::App* cmd) {
                 "Keep the first and last Conv/Gemm in FP32")
       ->group(g);
   cmd->add_option("--quantize-from", quantize_from, "Nodes before this one stay FP32")->group(g);
+  cmd->add_flag("--equalize", equalize,
+                "Cross-layer equalization: rescale the channels of consecutive convs so their "
+                "weight ranges match (helps per-tensor weights, depthwise layers); ReLU6 between "
+                "them becomes ReLU")
+      ->group(g);
+  cmd->add_flag("--bias-correct", bias_correct,
+                "Bias correction: subtract the expected output error of the quantized weights "
+                "(from the calibration inputs' channel means) from each layer's bias")
+      ->group(g);
   cmd->add_flag("--quant-report", report, "Print every node's INT8/FP32 decision")->group(g);
 }
 
@@ -104,6 +113,8 @@ quant::QuantConfig QuantFlags::config_from_flags() const {
   c.exclude = exclude;
   c.keep_first_last_fp32 = keep_first_last;
   c.quantize_from = quantize_from;
+  c.equalize = equalize;
+  c.bias_correct = bias_correct;
   if (!config.empty()) quant::load_config_file(config, c);
   c.validate();
   return c;

@@ -38,6 +38,7 @@ struct QuantFlags {
   bool keep_first_last = false;
   std::string quantize_from;
   bool report = false;
+  bool equalize = false, bias_correct = false;
 
   void add(CLI::App* cmd);
   quant::QuantConfig config_from_flags() const;

@@ -6,7 +6,14 @@ namespace engine::quant {
 
 Calibrator::Calibrator(std::shared_ptr<const Graph> float_graph, const OpRegistry& registry,
                        StatsOptions options)
-    : graph_(std::move(float_graph)), exec_(graph_, registry), options_(options) {}
+    : graph_(std::move(float_graph)), exec_(graph_, registry), options_(options) {
+  for (const Node& n : graph_->nodes) {
+    const bool compute = n.op_type == "Conv" || n.op_type == "FusedConv" || n.op_type == "Gemm" ||
+                         n.op_type == "FusedGemm";
+    if (compute && !n.inputs.empty() && n.inputs[0] >= 0)
+      channel_stats_.insert(graph_->value(n.inputs[0]).name);
+  }
+}
 
 void Calibrator::observe(const std::string& name, const Tensor& t) {
   if (t.dtype() != DType::F32 || t.numel() == 0) return;
@@ -14,6 +21,11 @@ void Calibrator::observe(const std::string& name, const Tensor& t) {
   if (it == stats_.end()) it = stats_.emplace(name, TensorStats(options_)).first;
   const int64_t samples = t.rank() > 0 && t.dim(0) > 0 ? t.dim(0) : 1;
   it->second.observe(t.data<float>(), t.numel(), samples);
+  if (t.rank() >= 2 && t.dim(1) > 0 && channel_stats_.count(name)) {
+    int64_t inner = 1;
+    for (int k = 2; k < t.rank(); ++k) inner *= t.dim(k);
+    it->second.observe_channels(t.data<float>(), t.dim(0), t.dim(1), inner);
+  }
 }
 
 void Calibrator::add_batch(const std::vector<Tensor>& inputs, int threads) {

@@ -5,6 +5,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -33,6 +34,7 @@ class Calibrator {
   Executor exec_;
   StatsOptions options_;
   StatsMap stats_;
+  std::set<std::string> channel_stats_;  // values read by Conv / Gemm: per-channel means too
   int64_t batches_ = 0, samples_ = 0;
 };
 

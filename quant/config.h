@@ -56,6 +56,11 @@ struct QuantConfig {
   std::vector<std::string> exclude;  // names / op types / globs kept in FP32
   bool keep_first_last_fp32 = false;
   std::string quantize_from;  // node name: nodes before it stay FP32
+  // Data-free improvements (Nagel et al. 2019): cross-layer equalization of consecutive convs
+  // before calibration (quant/equalize.h), and bias correction of the weights' quantization
+  // error from the calibration data's per-channel input means.
+  bool equalize = false;
+  bool bias_correct = false;
 
   // Settings for one node after applying `exclude` and the overrides (not first/last rules).
   LayerSettings settings_for(const Node& n) const;

@@ -94,6 +94,11 @@ class Quantizer {
     std::vector<float> scales;
   };
   QWeight quantize_weight(const Tensor& w, int axis, const LayerSettings& s, bool per_channel);
+  // The int32 bias (scale x_s * w_s[oc]) of conv / gemm node n: its float bias, minus the
+  // expected error of the quantized weights when bias correction is on (a bias is created then
+  // if n has none). kNoValue when there is no bias and no correction.
+  int quantized_bias(const Node& n, int x, const ActQ& ax, const Tensor& w, const QWeight& qw,
+                     int axis);
   void set_requant_attrs(Node& q, const ActQ& out, int32_t lo, int32_t hi);
   // Output clamp of a fused activation, in the quantized domain.
   void activation_bounds(const Node& n, const ActQ& out, int32_t& lo, int32_t& hi, bool& ok);
@@ -291,6 +296,61 @@ Quantizer::QWeight Quantizer::quantize_weight(const Tensor& w, int axis, const L
   return r;
 }
 
+int Quantizer::quantized_bias(const Node& n, int x, const ActQ& ax, const Tensor& w,
+                              const QWeight& qw, int axis) {
+  const bool has_bias = n.inputs.size() > 2 && n.inputs[2] >= 0;
+  const int64_t channels = w.dim(axis);
+  std::vector<double> bias(static_cast<size_t>(channels), 0.0);
+  if (has_bias) {
+    const Tensor& b = *src_.value(n.inputs[2]).constant;
+    for (int64_t c = 0; c < channels && c < b.numel(); ++c) bias[size_t(c)] = b.data<float>()[c];
+  }
+  std::vector<double> mean;
+  if (cfg_.bias_correct) {
+    auto st = stats_.find(src_.value(x).name);
+    if (st != stats_.end()) mean = st->second.channel_mean();
+  }
+  // Bias correction: E[(W_q - W) x] = (W_q - W) E[x] per output channel, E[x] per input
+  // channel from calibration. Conv weights [Cout, Cin/group, kh, kw]; Gemm [N, K] (axis 0) or
+  // [K, N] (axis 1).
+  const bool conv = w.rank() == 4;
+  const int64_t group = conv ? n.attrs.get_int("group", 1) : 1;
+  const int64_t cin_g = conv ? w.dim(1) : w.dim(1 - axis);
+  const int64_t inner = conv ? w.dim(2) * w.dim(3) : 1;
+  const bool correct = !mean.empty() && int64_t(mean.size()) == cin_g * group;
+  if (!has_bias && !correct) return kNoValue;
+  if (correct) {
+    const float* pw = w.data<float>();
+    const int64_t cout_g = channels / std::max<int64_t>(1, group);
+    for (int64_t e = 0; e < w.numel(); ++e) {
+      int64_t oc = 0, ic = 0;
+      if (conv) {
+        oc = e / (cin_g * inner);
+        ic = (oc / cout_g) * cin_g + (e / inner) % cin_g;
+      } else if (axis == 0) {
+        oc = e / cin_g;
+        ic = e % cin_g;
+      } else {
+        ic = e / channels;
+        oc = e % channels;
+      }
+      const size_t k = qw.scales.size() == 1 ? 0 : size_t(oc);
+      const double deq = (double(qw.q.get_as_int(e)) -
+                          double(qw.zp.get_as_int(qw.zp.numel() > 1 ? int64_t(k) : 0))) *
+                         double(qw.scales[k]);
+      bias[size_t(oc)] -= (deq - double(pw[e])) * mean[size_t(ic)];
+    }
+  }
+  Tensor bq(DType::I32, Dims{channels});
+  for (int64_t oc = 0; oc < channels; ++oc) {
+    const double sc =
+        double(ax.p.scale) * double(qw.scales[qw.scales.size() == 1 ? 0 : size_t(oc)]);
+    const double v = std::nearbyint(bias[size_t(oc)] / sc);
+    bq.data<int32_t>()[oc] = int32_t(std::clamp(v, -2147483648.0, 2147483647.0));
+  }
+  return add_const(n.name + "_bias_quantized", std::move(bq));
+}
+
 void Quantizer::set_requant_attrs(Node& q, const ActQ& out, int32_t lo, int32_t hi) {
   q.attrs.set("requant", std::string(cfg_.requant == RequantMode::Fixed ? "fixed" : "float"));
   q.attrs.set("scale_bits", int64_t(cfg_.scale_bits));
@@ -384,18 +444,7 @@ void Quantizer::quantize_conv(const Node& n, const LayerSettings& s) {
   q.opset = 1;
   for (const auto& [k, v] : n.attrs.all())
     if (k != "activation" && k != "act_alpha" && k != "act_beta") q.attrs.set(k, v);
-  int bias = kNoValue;
-  if (n.inputs.size() > 2 && n.inputs[2] >= 0) {
-    const Tensor& b = *src_.value(n.inputs[2]).constant;
-    Tensor bq(DType::I32, b.shape());
-    for (int64_t oc = 0; oc < b.numel(); ++oc) {
-      const double sc =
-          double(ax.p.scale) * double(qw.scales[qw.scales.size() == 1 ? 0 : size_t(oc)]);
-      const double v = std::nearbyint(double(b.data<float>()[oc]) / sc);
-      bq.data<int32_t>()[oc] = int32_t(std::clamp(v, -2147483648.0, 2147483647.0));
-    }
-    bias = add_const(base + "_bias_quantized", std::move(bq));
-  }
+  const int bias = quantized_bias(n, x, ax, w, qw, 0);
   q.inputs = {xq,
               scale_const(src_.value(x).name + "_scale", ax.p.scale),
               zp_const(src_.value(x).name + "_zp", ax),
@@ -434,18 +483,7 @@ void Quantizer::quantize_gemm(const Node& n, const LayerSettings& s) {
   const Tensor& b = *src_.value(n.inputs[1]).constant;
   const QWeight qw = quantize_weight(b, transB ? 0 : 1, s, s.per_channel);
   const std::string& base = n.name;
-  int bias = kNoValue;
-  if (n.inputs.size() > 2 && n.inputs[2] >= 0) {
-    const Tensor& c = *src_.value(n.inputs[2]).constant;
-    Tensor cq(DType::I32, c.shape());
-    for (int64_t j = 0; j < c.numel(); ++j) {
-      const double sc =
-          double(aa.p.scale) * double(qw.scales[qw.scales.size() == 1 ? 0 : size_t(j)]);
-      const double v = std::nearbyint(double(c.data<float>()[j]) / sc);
-      cq.data<int32_t>()[j] = int32_t(std::clamp(v, -2147483648.0, 2147483647.0));
-    }
-    bias = add_const(base + "_bias_quantized", std::move(cq));
-  }
+  const int bias = quantized_bias(n, a, aa, b, qw, transB ? 0 : 1);
   Node q;
   q.name = n.name;
   q.op_type = "QGemm";

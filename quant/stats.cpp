@@ -171,6 +171,28 @@ void TensorStats::observe(const float* data, int64_t n, int64_t samples) {
   }
 }
 
+void TensorStats::observe_channels(const float* data, int64_t outer, int64_t channels,
+                                   int64_t inner) {
+  ENGINE_CHECK(channels > 0 && outer >= 0 && inner >= 0, "observe_channels: bad shape");
+  if (channel_sum_.empty()) channel_sum_.assign(size_t(channels), 0.0);
+  ENGINE_CHECK(int64_t(channel_sum_.size()) == channels, "observe_channels: ", channels,
+               " channels, earlier batches had ", channel_sum_.size());
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t c = 0; c < channels; ++c) {
+      const float* p = data + (o * channels + c) * inner;
+      double s = 0;
+      for (int64_t i = 0; i < inner; ++i) s += std::isfinite(p[i]) ? p[i] : 0.0f;
+      channel_sum_[size_t(c)] += s;
+    }
+  channel_count_ += outer * inner;
+}
+
+std::vector<double> TensorStats::channel_mean() const {
+  std::vector<double> m = channel_sum_;
+  for (double& v : m) v = channel_count_ ? v / double(channel_count_) : 0.0;
+  return m;
+}
+
 // ---- JSON ----
 
 nlohmann::json TensorStats::to_json() const {
@@ -191,6 +213,10 @@ nlohmann::json TensorStats::to_json() const {
   j["ema_max"] = ema_max_;
   j["hist_range"] = R_;
   j["hist"] = hist_;
+  if (!channel_sum_.empty()) {
+    j["channel_sum"] = channel_sum_;
+    j["channel_count"] = channel_count_;
+  }
   return j;
 }
 
@@ -272,6 +298,17 @@ TensorStats TensorStats::from_json(const nlohmann::json& j) {
                ") exceeds the centre bin of 'hist' (", s.hist_[size_t(bins / 2)], ")");
   ENGINE_CHECK(total == s.count_, "tensor stats: field 'hist' holds ", total,
                " values but 'count' is ", s.count_);
+  if (j.contains("channel_sum")) {
+    const auto& c = field(j, "channel_sum");
+    ENGINE_CHECK(c.is_array() && !c.empty() && c.size() <= (size_t(1) << 24),
+                 "tensor stats: field 'channel_sum' must be a non-empty array");
+    for (size_t k = 0; k < c.size(); ++k) {
+      ENGINE_CHECK(c[k].is_number() && std::isfinite(c[k].get<double>()),
+                   "tensor stats: field 'channel_sum' entry ", k, " must be a finite number");
+      s.channel_sum_.push_back(c[k].get<double>());
+    }
+    s.channel_count_ = get_int(j, "channel_count");
+  }
   return s;
 }
 

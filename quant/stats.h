@@ -40,6 +40,11 @@ class TensorStats {
   double hist_range() const { return R_; }
   const std::vector<int64_t>& hist() const { return hist_; }
 
+  // Per-channel sums of an NCHW-like tensor (channels on axis 1): `outer` x `channels` x
+  // `inner` values. Kept only for the inputs of Conv / Gemm, for bias correction.
+  void observe_channels(const float* data, int64_t outer, int64_t channels, int64_t inner);
+  std::vector<double> channel_mean() const;  // empty unless observe_channels was called
+
   nlohmann::json to_json() const;
   static TensorStats from_json(const nlohmann::json& j);  // throws engine::Error on bad fields
 
@@ -52,6 +57,8 @@ class TensorStats {
   bool ema_init_ = false;
   double R_ = 0;
   std::vector<int64_t> hist_;
+  std::vector<double> channel_sum_;
+  int64_t channel_count_ = 0;  // values per channel so far
 };
 
 }  // namespace engine::quant

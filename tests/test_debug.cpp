@@ -250,5 +250,139 @@ TEST_CASE("debug: --max-drop keeps the damaging layer in FP32; dumps; config fil
     if (n.name == "conv_b") CHECK(!again.settings_for(n).quantize);
 }
 
+// x[N,4,8,8] -> conv a (4 -> 6, activation) -> depthwise conv b (6 ch) + relu -> 1x1 conv c
+// (6 -> 3); weight channel ranges made very uneven so equalization has work to do.
+std::string pair_model(const char* act) {
+  ModelBuilder m;
+  m.input("x", {-1, 4, 8, 8});
+  m.output("y");
+  Tensor wa = random_tensor({6, 4, 3, 3}, 21, 0.3f);
+  for (int64_t i = 0; i < wa.numel(); ++i) wa.data<float>()[i] *= float(1 + (i / 36) * 4);
+  m.init("wa", wa);
+  m.init("ba", random_tensor({6}, 22, 0.2f));
+  Tensor wb = random_tensor({6, 1, 3, 3}, 23, 0.3f);
+  for (int64_t i = 0; i < wb.numel(); ++i) wb.data<float>()[i] *= i < 9 ? 30.0f : 1.0f;
+  m.init("wb", wb);
+  m.init("bb", random_tensor({6}, 24, 0.1f));
+  m.init("wc", random_tensor({3, 6, 1, 1}, 25, 0.5f));
+  auto& a = m.node("Conv", {"x", "wa", "ba"}, {"a"}, "conv_a");
+  ModelBuilder::attr_ints(a, "pads", {1, 1, 1, 1});
+  if (std::string(act) == "Clip") {
+    m.init("lo", Tensor::scalar(0.0f));
+    m.init("hi", Tensor::scalar(6.0f));
+    m.node("Clip", {"a", "lo", "hi"}, {"ra"}, "act_a");
+  } else {
+    m.node(act, {"a"}, {"ra"}, "act_a");
+  }
+  auto& b = m.node("Conv", {"ra", "wb", "bb"}, {"b"}, "conv_b");
+  ModelBuilder::attr_ints(b, "pads", {1, 1, 1, 1});
+  ModelBuilder::attr_int(b, "group", 6);
+  m.node("Relu", {"b"}, {"rb"}, "relu_b");
+  m.node("Conv", {"rb", "wc"}, {"y"}, "conv_c");
+  return m.bytes();
+}
+
+// Largest |w| per output channel (axis 0) and per input channel (axis 1) of a conv's weights.
+std::vector<float> in_channel_max(const Tensor& w, int64_t group) {
+  const int64_t cin_g = w.dim(1), cout_g = w.dim(0) / group, khw = w.dim(2) * w.dim(3);
+  std::vector<float> r(size_t(cin_g * group), 0.0f);
+  for (int64_t o = 0; o < w.dim(0); ++o)
+    for (int64_t j = 0; j < cin_g; ++j)
+      for (int64_t k = 0; k < khw; ++k) {
+        float& m = r[size_t((o / cout_g) * cin_g + j)];
+        m = std::max(m, std::abs(w.data<float>()[(o * cin_g + j) * khw + k]));
+      }
+  return r;
+}
+
+const Node& node_named(const Graph& g, const std::string& name) {
+  for (const Node& n : g.nodes)
+    if (n.name == name) return n;
+  FAIL("no node ", name);
+  return g.nodes.at(0);
+}
+
+TEST_CASE("equalize: same function, matched channel ranges, ReLU6 becomes ReLU") {
+  const Model fp32 = Model::load_from_memory(pair_model("Relu"));
+  quant::EqualizeReport rep;
+  const Model eq = fp32.equalize(&rep);
+  CHECK(rep.pairs == 2);  // a -> b, b -> c
+  CHECK(rep.relu6_replaced == 0);
+  const std::vector<Tensor> x = {random_tensor({2, 4, 8, 8}, 9)};
+  const Tensor y0 = fp32.run(x)[0], y1 = eq.run(x)[0];
+  for (int64_t i = 0; i < y0.numel(); ++i)
+    REQUIRE(y1.data<float>()[i] == doctest::Approx(y0.data<float>()[i]).epsilon(1e-4).scale(1e-3));
+  // After equalization, output channel i of a and input channel i of b have the same range.
+  const Graph& g = eq.ir();
+  const Tensor& wa = *g.value(node_named(g, "conv_a").inputs[1]).constant;
+  const Tensor& wb = *g.value(node_named(g, "conv_b").inputs[1]).constant;
+  const std::vector<float> r1 = quant::channel_abs_max(wa, 0), r2 = in_channel_max(wb, 6);
+  for (size_t c = 0; c < r1.size(); ++c) CHECK(r1[c] == doctest::Approx(r2[c]).epsilon(1e-3));
+  // The original model's weights are untouched (tensors share buffers between graph copies).
+  const Tensor& wa0 = *fp32.ir().value(node_named(fp32.ir(), "conv_a").inputs[1]).constant;
+  CHECK(quant::channel_abs_max(wa0, 0) != r1);
+  // Per-tensor weights: the depthwise layer's spread shrinks, so its quantization error falls.
+  const std::vector<float> rb0 = quant::channel_abs_max(
+      *fp32.ir().value(node_named(fp32.ir(), "conv_b").inputs[1]).constant, 0);
+  const std::vector<float> rb1 = quant::channel_abs_max(wb, 0);
+  auto spread = [](std::vector<float> v) {
+    std::sort(v.begin(), v.end());
+    return v.back() / v[v.size() / 2];
+  };
+  CHECK(spread(rb1) < spread(rb0) / 2);
+
+  const Model clip = Model::load_from_memory(pair_model("Clip"));
+  quant::EqualizeReport rc;
+  const Model eqc = clip.equalize(&rc);
+  CHECK(rc.relu6_replaced == 1);
+  CHECK(node_named(eqc.ir(), "conv_a").attrs.get_string("activation", "") == "Relu");
+  // Sigmoid does not commute with scaling: that pair is left alone.
+  quant::EqualizeReport rs;
+  Model::load_from_memory(pair_model("Sigmoid")).equalize(&rs);
+  CHECK(rs.pairs == 1);  // only b -> c
+}
+
+TEST_CASE("bias correction removes the mean output error of coarse weights") {
+  const Model fp32 = Model::load_from_memory(pair_model("Relu"));
+  int k = 0;
+  const quant::StatsMap stats = fp32.calibrate(
+      [&](std::vector<Tensor>& in) {
+        if (k >= 4) return false;
+        in = {random_tensor({8, 4, 8, 8}, 500 + uint64_t(k++))};
+        return true;
+      },
+      quant::StatsOptions{});
+  // The inputs of every conv carry per-channel means (for the correction).
+  CHECK(stats.at("x").channel_mean().size() == 4);
+  CHECK(stats.at("ra").channel_mean().size() == 6);
+  quant::QuantConfig cfg;
+  cfg.defaults.bits_w = 3;
+  cfg.defaults.per_channel = false;
+  quant::QuantConfig bc = cfg;
+  bc.bias_correct = true;
+  // Mean (over samples and positions) of y_int8 - y_fp32 per output channel, on new data.
+  auto mean_error = [&](const quant::QuantConfig& c) {
+    const Model q = fp32.quantize(c, stats);
+    double worst = 0;
+    const std::vector<Tensor> x = {random_tensor({16, 4, 8, 8}, 600)};
+    const Tensor yf = fp32.run(x)[0], yq = q.run(x)[0];
+    const int64_t C = yf.dim(1), inner = yf.dim(2) * yf.dim(3);
+    for (int64_t ch = 0; ch < C; ++ch) {
+      double s = 0;
+      for (int64_t n = 0; n < yf.dim(0); ++n)
+        for (int64_t i = 0; i < inner; ++i) {
+          const int64_t e = (n * C + ch) * inner + i;
+          s += double(yq.data<float>()[e]) - double(yf.data<float>()[e]);
+        }
+      worst = std::max(worst, std::abs(s / double(yf.dim(0) * inner)));
+    }
+    return worst;
+  };
+  const double before = mean_error(cfg), after = mean_error(bc);
+  CAPTURE(before);
+  CAPTURE(after);
+  CHECK(after < before / 2);
+}
+
 }  // namespace
 }  // namespace engine::test

@@ -14,6 +14,7 @@
 #include "frontend/onnx_loader.h"
 #include "quant/calibrate.h"
 #include "quant/config.h"
+#include "quant/equalize.h"
 #include "quant/quantize.h"
 
 namespace engine {
@@ -92,6 +93,10 @@ class Model {
   Model quantize(const quant::QuantConfig& cfg, const quant::StatsMap& stats,
                  const std::map<std::string, quant::Range>& range_overrides = {},
                  QuantizeReport* report = nullptr) const;
+  // Cross-layer equalization (quant/equalize.h) of an FP32 model: the same function (ReLU6
+  // between equalized convs becomes ReLU) with weights easier to quantize per tensor. quantize()
+  // applies it itself when cfg.equalize is set.
+  Model equalize(quant::EqualizeReport* report = nullptr) const;
   // True if the graph computes in integers (quantized here, or a QDQ / QLinear model).
   bool is_quantized() const;
   // Writes the graph (after passes and quantization) as ONNX; engine ops in domain "engine".
