@@ -213,6 +213,30 @@ DebugReport debug_quantization(const Model& fp32, const quant::QuantConfig& cfg,
             *qg.value(qn->inputs[4]).constant, *qg.value(qn->inputs[5]).constant, axis);
       }
     }
+    // Calibration histogram (cropped to the data, 96 bins) and the chosen clipping range.
+    auto st = stats.find(l.value);
+    if (st != stats.end() && st->second.count() > 0 && st->second.hist_range() > 0) {
+      const quant::TensorStats& ts = st->second;
+      const auto& h = ts.hist();
+      const double R = ts.hist_range(), w = 2 * R / double(h.size());
+      l.hist_lo = ts.min();
+      l.hist_hi = std::max(ts.max(), ts.min() + w);
+      const int bins = 96;
+      l.hist.assign(bins, 0);
+      for (size_t k = 0; k < h.size(); ++k) {
+        if (!h[k]) continue;
+        const double centre = -R + (double(k) + 0.5) * w;
+        const int b =
+            std::clamp(int((centre - l.hist_lo) / (l.hist_hi - l.hist_lo) * bins), 0, bins - 1);
+        l.hist[size_t(b)] += h[k];
+      }
+    }
+    if (rep.chosen.contains(l.value)) {
+      const auto& c = rep.chosen[l.value];
+      l.clip_lo = c["range"][0].get<double>();
+      l.clip_hi = c["range"][1].get<double>();
+      l.observer = c.value("observer", "");
+    }
     // Warnings with reasons.
     if (l.weights) {
       const auto& w = *l.weights;
@@ -446,6 +470,7 @@ MixedPrecisionResult keep_sensitive_layers_fp32(const Model& fp32, const quant::
   for (size_t step = 0;; ++step) {
     const Model m = fp32.quantize(res.config, stats);
     res.top1 = top1_accuracy(m, data);
+    if (step == 0) res.int8_top1 = res.top1;
     if (step > 0) res.steps.emplace_back(res.fp32_layers.back(), res.top1);
     say(opt, str_cat("--max-drop: ", res.fp32_layers.size(), " layers in FP32, top-1 ", res.top1,
                      " % (FP32 ", res.fp32_top1, " %)"));

@@ -50,6 +50,8 @@ DebugCommand::DebugCommand(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd_->add_option("--config-out", config_out_,
                    "Where --max-drop writes the per-layer config for `engine quantize --config`");
+  cmd_->add_option("--report", report_,
+                   "Write a self-contained HTML report (inline SVG charts, no network)");
   cmd_->add_option("--top", top_, "Rows per table in the text output (0: all)")
       ->check(CLI::NonNegativeNumber);
 }
@@ -92,11 +94,12 @@ DebugSource cached_source(std::shared_ptr<Dataset> ds, int64_t n, int64_t batch,
 int DebugCommand::run() {
   ENGINE_CHECK(!(max_drop_ >= 0 && no_isolated_),
                "--max-drop ranks layers by the isolated mode; do not give --no-isolated");
-  if (max_drop_ >= 0) {
-    const auto abs_out = std::filesystem::absolute(config_out_).lexically_normal();
+  for (const std::string& out : {report_, max_drop_ >= 0 ? config_out_ : std::string()}) {
+    if (out.empty()) continue;
+    const auto abs_out = std::filesystem::absolute(out).lexically_normal();
     for (const std::string& in : {model_.model, quant_.config, quant_.stats_in, data_})
-      ENGINE_CHECK(in.empty() || abs_out != std::filesystem::absolute(in).lexically_normal(),
-                   "--config-out ", config_out_, " would overwrite an input; choose another file");
+      ENGINE_CHECK(in.empty() || abs_out != std::filesystem::absolute(in).lexically_normal(), out,
+                   " would overwrite an input; choose another file");
   }
   Model fp32 = Model::load(model_.model, model_options(model_));
   ENGINE_CHECK(!fp32.is_quantized(), model_.model,
@@ -158,13 +161,17 @@ int DebugCommand::run() {
                      {"config", config_out_}};
     std::ostringstream o;
     o << std::fixed << std::setprecision(2) << "\n--max-drop " << max_drop_ << " on " << n
-      << " items: FP32 top-1 " << m.fp32_top1 << " %, INT8 " << m.top1 << " % with "
-      << m.fp32_layers.size() << " layer(s) kept in FP32"
+      << " items: FP32 top-1 " << m.fp32_top1 << " %, all INT8 " << m.int8_top1 << " %, " << m.top1
+      << " % with " << m.fp32_layers.size() << " layer(s) kept in FP32"
       << (m.met ? "" : " -- the drop is NOT met even with every ranked layer in FP32") << "\n";
     for (const auto& [layer, top1] : m.steps)
       o << "  FP32: " << layer << "  -> top-1 " << top1 << " %\n";
     o << "wrote " << config_out_ << " (use: engine quantize ... --config " << config_out_ << ")\n";
     mixed = o.str();
+  }
+  if (!report_.empty()) {
+    write_file_atomic(report_, r.to_html(std::filesystem::path(model_.model).filename().string()));
+    if (!json_) mixed += "wrote " + report_ + "\n";
   }
   if (json_)
     std::cout << j.dump() << "\n";

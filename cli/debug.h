@@ -31,6 +31,7 @@ class DebugCommand {
   double max_drop_ = -1;
   std::string config_out_ = "fp32_layers.yaml";
   int top_ = 0;
+  std::string report_;
 };
 
 }  // namespace engine::cli

@@ -9,6 +9,7 @@
 
 #include "cli_util.h"
 #include "core/tensor.h"
+#include "frontend/image.h"
 #include "frontend/npy.h"
 #include "model_builder.h"
 
@@ -241,6 +242,50 @@ TEST_SUITE("cli") {
     CHECK(r.exit_code == 1);
     CHECK(r.out.find("would overwrite an input") != std::string::npos);
     CHECK(run_cli(base + " --max-drop 1 --no-isolated").exit_code == 1);
+  }
+
+  TEST_CASE("debug --report: a self-contained HTML page that renders in headless Chromium") {
+    TempDir t;
+    std::string list;
+    for (const auto& e : fs::directory_iterator(kSrc + "/demo/images")) {
+      const std::string f = e.path().filename().string();
+      list += e.path().string() + " " + f.substr(0, f.find('_')) + "\n";
+    }
+    const std::string html = (t.path / "report.html").string();
+    auto r = run_cli("debug " + kDemo + kDemoFlags + "--data " + t.file("list.txt", list) +
+                     " --calib-noise 4 --report " + html);
+    CAPTURE(r.out);
+    REQUIRE(r.exit_code == 0);
+    const std::string page = slurp(html);
+    CHECK(page.find("<svg") != std::string::npos);
+    CHECK(page.find("/l1/c1/Conv") != std::string::npos);
+    // Self-contained: nothing fetched from anywhere, no scripts.
+    CHECK(page.find("http://") == page.find("http://www.w3.org/2000/svg"));
+    CHECK(page.find("https://") == std::string::npos);
+    CHECK(page.find("<script") == std::string::npos);
+    // Render it (scripts/install-deps.sh installs chromium) and look at the pixels: the page is
+    // not blank and the accumulated-mode bars (#3b6fb6) are drawn.
+    REQUIRE_MESSAGE(std::system("command -v chromium >/dev/null") == 0,
+                    "chromium is not installed (scripts/install-deps.sh installs it)");
+    const std::string png = (t.path / "report.png").string();
+    const std::string cmd = "cd " + t.path.string() +
+                            " && timeout 120 chromium --headless --no-sandbox --disable-gpu "
+                            "--screenshot=" +
+                            png + " --window-size=1200,1600 file://" + html + " >/dev/null 2>&1";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+    const Tensor img = load_image(png);  // uint8 [H, W, C]
+    REQUIRE(img.rank() == 3);
+    const int64_t n = img.dim(0) * img.dim(1), c = img.dim(2);
+    int64_t non_white = 0, bars = 0;
+    const uint8_t* p = img.data<uint8_t>();
+    for (int64_t i = 0; i < n; ++i) {
+      const uint8_t* px = p + i * c;
+      non_white += px[0] < 200 || px[1] < 200 || px[2] < 200;
+      bars +=
+          std::abs(px[0] - 0x3b) < 12 && std::abs(px[1] - 0x6f) < 12 && std::abs(px[2] - 0xb6) < 12;
+    }
+    CHECK(non_white > n / 100);
+    CHECK(bars > 2000);
   }
 
   TEST_CASE("quantize saves a model that runs in INT8 without calibration; stats files") {

@@ -53,7 +53,12 @@ struct LayerDebug {
   double isolated_top1 = -1;                   // % top-1 with only this layer quantized
   std::optional<quant::WeightReport> weights;
   std::vector<float> act_min, act_max;  // FP32 output range per channel (axis 1)
-  std::vector<std::string> flags;       // warnings, each with its reason
+  // Calibration histogram of the output (counts over [hist_lo, hist_hi], evenly spaced bins)
+  // and the clipping range the observer chose.
+  std::vector<int64_t> hist;
+  double hist_lo = 0, hist_hi = 0, clip_lo = 0, clip_hi = 0;
+  std::string observer;
+  std::vector<std::string> flags;  // warnings, each with its reason
 };
 
 struct DebugReport {
@@ -66,6 +71,10 @@ struct DebugReport {
   std::vector<int> ranked_isolated() const;
   nlohmann::json to_json() const;
   std::string to_text(int top = 0) const;  // top = 0: every layer
+  // A self-contained HTML page (inline SVG charts, no scripts or network): per-layer error bars
+  // of both modes, each layer's activation histogram with the chosen clipping range, weight
+  // ranges per channel, the warnings.
+  std::string to_html(const std::string& title) const;
 };
 
 // Compares `fp32` with its quantization by `cfg` from `stats` over the batches from `data`
@@ -85,6 +94,7 @@ struct MixedPrecisionResult {
   std::vector<std::string> fp32_layers;
   quant::QuantConfig config;
   double fp32_top1 = 0, top1 = 0;
+  double int8_top1 = 0;  // every layer quantized (before keeping any in FP32)
   bool met = false;
   std::vector<std::pair<std::string, double>> steps;  // layer kept in FP32, top-1 after it
 };
