@@ -53,7 +53,7 @@ std::string bar_chart(const std::vector<std::string>& labels,
   for (const auto& s : series)
     for (double v : s)
       if (std::isfinite(v)) mx = std::max(mx, std::min(v, 120.0));
-  mx = std::ceil(mx / 10) * 10;  // ticks at round numbers
+  mx = std::ceil(mx / 20) * 20;  // four ticks at multiples of 5
   const int h = top + row_h * int(labels.size()) + 8;
   std::ostringstream o;
   o << "<svg xmlns='http://www.w3.org/2000/svg' width='" << label_w + plot_w + 60 << "' height='"

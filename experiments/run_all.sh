@@ -3,7 +3,7 @@
 #   ONLY="targets low_bits"  reruns just those scripts and reuses the other tables from
 #                            experiments/results/ (as left by an earlier run).
 source "$(dirname "$0")/common.sh"
-ALL="targets observers noise_calibration ema_alpha fusion_partial low_bits size_speed"
+ALL="targets observers noise_calibration ema_alpha fusion_partial low_bits size_speed debug_dfq"
 for s in ${ONLY:-$ALL}; do
   bash "$ROOT/experiments/$s.sh" >/dev/null
 done
