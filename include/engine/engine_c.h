@@ -106,8 +106,8 @@ ENGINE_C_API engine_status engine_session_run(engine_session* session, size_t co
                                               const char* const* names,
                                               const engine_tensor* inputs);
 /* A view of an output of the last run, by name. */
-ENGINE_C_API engine_status engine_session_output(const engine_session* session,
-                                                 const char* name, engine_tensor* output);
+ENGINE_C_API engine_status engine_session_output(const engine_session* session, const char* name,
+                                                 engine_tensor* output);
 
 #ifdef __cplusplus
 }
