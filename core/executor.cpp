@@ -368,6 +368,13 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs, const RunOp
     values.push_back(is_plan_time_input(t) ? t : Tensor());
   }
   const int threads = opt.threads > 0 ? opt.threads : omp_get_max_threads();
+  // The run's thread count also holds while plans are built (oneDNN reorders the weights then)
+  // and is restored on any exit; it is per calling thread.
+  struct ThreadCount {
+    int saved = omp_get_max_threads();
+    explicit ThreadCount(int n) { omp_set_num_threads(n); }
+    ~ThreadCount() { omp_set_num_threads(saved); }
+  } thread_count(threads);
   const int split = opt.batch_split && !opt.after_node ? split_threads(inputs, threads) : 0;
   if (split > 1) {
     // The whole-batch plan is only looked at here: its kernels are prepared only if it runs.
@@ -397,23 +404,15 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs, const RunOp
   }
   for (size_t i = 0; i < g.inputs.size(); ++i) vals[size_t(g.inputs[i])] = inputs[i];
 
-  const int saved_threads = omp_get_max_threads();
-  omp_set_num_threads(threads);
-  try {
-    for (int ni : plan->steps) {
-      const Node& node = g.nodes[size_t(ni)];
-      KernelContext kc{node, {}, {}, threads, plan->state[size_t(ni)].get()};
-      for (int id : node.inputs) kc.inputs.push_back(id >= 0 ? &vals[size_t(id)] : nullptr);
-      for (int id : node.outputs) kc.outputs.push_back(&vals[size_t(id)]);
-      const OpSchema& s = schema_of(registry_, node);
-      with_node_context(node, [&] { s.kernel(kc); });
-      if (opt.after_node) opt.after_node(node, kc.outputs);
-    }
-  } catch (...) {
-    omp_set_num_threads(saved_threads);
-    throw;
+  for (int ni : plan->steps) {
+    const Node& node = g.nodes[size_t(ni)];
+    KernelContext kc{node, {}, {}, threads, plan->state[size_t(ni)].get()};
+    for (int id : node.inputs) kc.inputs.push_back(id >= 0 ? &vals[size_t(id)] : nullptr);
+    for (int id : node.outputs) kc.outputs.push_back(&vals[size_t(id)]);
+    const OpSchema& s = schema_of(registry_, node);
+    with_node_context(node, [&] { s.kernel(kc); });
+    if (opt.after_node) opt.after_node(node, kc.outputs);
   }
-  omp_set_num_threads(saved_threads);
   std::vector<Tensor> outs;
   for (int id : g.outputs) outs.push_back(vals[size_t(id)].clone());
   return outs;
