@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The installed package, as an application sees it: `cmake --install` into a temporary prefix,
-# examples/ built with find_package(engine) (C++ example on the static library, C example on the
-# shared one) and with pkg-config, both run in INT8 on every demo image from a stats file written
+# examples/ built with find_package(engine) (the small C++ API and the C API on the shared library,
+# the full C++ API on the static one) and with pkg-config, both run in INT8 on every demo image from a stats file written
 # by the installed CLI; libengine.so must export nothing but the C API.
 #   install_examples.sh BUILD_DIR
 set -euo pipefail
@@ -27,7 +27,8 @@ fails=0
 for img in "$ROOT"/demo/images/*.png; do
   want="$(basename "$img")"
   want="${want%%_*}"
-  for ex in "$TMP/build/classify_cpp" "$TMP/build/classify_c" "$TMP/classify_pc"; do
+  for ex in "$TMP/build/classify_cpp" "$TMP/build/classify_full" "$TMP/build/classify_c" \
+    "$TMP/classify_pc"; do
     out="$("$ex" "$MODEL" "$TMP/stats.json" "$img" 0.00392156862745098 0.286 0.353)"
     if [[ "$out" != "class $want "* ]]; then
       echo "FAIL $(basename "$ex") on $(basename "$img"): '$out', expected class $want"
@@ -36,7 +37,7 @@ for img in "$ROOT"/demo/images/*.png; do
   done
 done
 # Errors come back as messages and exit code 1, not crashes.
-for ex in "$TMP/build/classify_cpp" "$TMP/build/classify_c"; do
+for ex in "$TMP/build/classify_cpp" "$TMP/build/classify_full" "$TMP/build/classify_c"; do
   set +e
   msg="$("$ex" /no/such.onnx "$TMP/stats.json" "$ROOT/demo/images/7_sneaker.png" 2>&1)"
   rc=$?
@@ -57,4 +58,4 @@ fi
   fails=$((fails + 1))
 }
 if [[ $fails -ne 0 ]]; then exit 1; fi
-echo "installed package: 3 example builds x 10 demo images classified, errors clean, C API only exported"
+echo "installed package: 4 example builds x 10 demo images classified, errors clean, C API only exported"

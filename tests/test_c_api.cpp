@@ -5,11 +5,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "engine/engine.h"
+#include "engine/engine.hpp"
 #include "engine/engine_c.h"
 #include "model_builder.h"
 
@@ -189,6 +191,35 @@ TEST_CASE("C API: 8 threads, one shared model, own sessions: the same bits as a 
     engine_model_free(m);
   }
   std::filesystem::remove(stats);
+}
+
+TEST_CASE("C++ API over the C API: RAII, exceptions with status, sessions keep the model") {
+  CHECK_THROWS_WITH_AS(api::Model::load("/no/such/model.onnx"),
+                       doctest::Contains("/no/such/model.onnx"), api::Error);
+  try {
+    api::Model::load("/no/such/model.onnx");
+  } catch (const api::Error& e) {
+    CHECK(e.status() == ENGINE_ERROR_LOAD);
+  }
+  std::optional<api::Session> s;
+  std::vector<api::TensorInfo> ins;
+  {
+    const api::Model m = api::Model::load(kDemo);
+    ins = m.inputs();
+    s.emplace(m.session());
+  }  // the model handle is gone; the session still holds it
+  REQUIRE(ins.size() == 1);
+  CHECK(ins[0].name == "input");
+  CHECK(ins[0].shape == std::vector<int64_t>{-1, 1, 28, 28});
+  const Tensor x = random_tensor({2, 1, 28, 28}, 8);
+  s->run({{"input", {2, 1, 28, 28}, x.raw()}});
+  const api::View y = s->output("logits");
+  CHECK(y.shape == std::vector<int64_t>{2, 10});
+  const Tensor want = Model::load(kDemo).run({x})[0];
+  for (int64_t i = 0; i < y.size(); ++i)
+    CHECK(y.floats()[i] == doctest::Approx(want.data<float>()[i]));
+  CHECK_THROWS_AS(s->run({{"input", {2, 3, 28, 28}, x.raw()}}), api::Error);
+  CHECK_THROWS_AS(s->output("nope"), api::Error);
 }
 
 }  // namespace
