@@ -144,7 +144,12 @@ std::vector<Tensor> load_run_inputs(const Model& m, const std::vector<std::strin
     for (size_t i = 0; i < ins.size(); ++i) {
       ENGINE_CHECK(ins[i].dtype == DType::F32, "--random: input '", ins[i].name, "' is ",
                    dtype_name(ins[i].dtype), "; only float32 inputs can be random");
-      Tensor t(DType::F32, shapes[i]);
+      Tensor t;
+      try {
+        t = Tensor(DType::F32, shapes[i]);
+      } catch (const Error& e) {
+        fail("--random: input '", ins[i].name, "': ", e.what());
+      }
       for (int64_t k = 0; k < t.numel(); ++k) t.data<float>()[k] = nd(rng);
       result[i] = t;
     }

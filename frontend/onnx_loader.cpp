@@ -76,8 +76,10 @@ void read_value_info(const onnx::ValueInfoProto& vi, Value& v, const char* kind)
 
 }  // namespace
 
-Graph load_onnx_bytes(const std::string& bytes, const OpRegistry& reg, const LoadOptions& opt,
-                      ModelInfo* info, const std::string& base_dir, const std::string& what) {
+namespace {
+
+Graph load_unchecked(const std::string& bytes, const OpRegistry& reg, const LoadOptions& opt,
+                     ModelInfo* info, const std::string& base_dir, const std::string& what) {
   onnx::ModelProto model;
   {
     google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
@@ -86,7 +88,9 @@ Graph load_onnx_bytes(const std::string& bytes, const OpRegistry& reg, const Loa
     in.SetRecursionLimit(64);
     ENGINE_CHECK(bytes.size() < size_t(INT_MAX) && model.ParseFromCodedStream(&in) &&
                      in.ConsumedEntireMessage(),
-                 what, ": not a valid ONNX model (protobuf parsing failed: truncated or corrupt)");
+                 what,
+                 ": not a valid ONNX model (protobuf parsing failed: truncated, corrupt, or "
+                 "messages nested deeper than 64 levels)");
   }
   ENGINE_CHECK(model.has_graph(), what, ": the model has no graph");
   ENGINE_CHECK(model.ir_version() >= kMinIr && model.ir_version() <= kMaxIr, what,
@@ -225,6 +229,19 @@ Graph load_onnx_bytes(const std::string& bytes, const OpRegistry& reg, const Loa
     fail(what, ": ", e.what());
   }
   return g;
+}
+
+}  // namespace
+
+Graph load_onnx_bytes(const std::string& bytes, const OpRegistry& reg, const LoadOptions& opt,
+                      ModelInfo* info, const std::string& base_dir, const std::string& what) {
+  try {
+    return load_unchecked(bytes, reg, opt, info, base_dir, what);
+  } catch (const Error& e) {  // every message names the file
+    const std::string m = e.what();
+    if (m.rfind(what + ":", 0) == 0) throw;
+    fail(what, ": ", m);
+  }
 }
 
 Graph load_onnx(const std::string& path, const OpRegistry& reg, const LoadOptions& opt,

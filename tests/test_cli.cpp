@@ -288,6 +288,34 @@ TEST_SUITE("cli") {
     CHECK(bars > 2000);
   }
 
+  TEST_CASE("hostile models (tests/hostile, made by make_hostile_models): clean errors, exit 1") {
+    int n = 0;
+    for (const auto& e : fs::directory_iterator(kSrc + "/tests/hostile")) {
+      if (e.path().extension() != ".onnx") continue;
+      ++n;
+      const std::string f = e.path().string();
+      for (const std::string& cmd : {"inspect " + f, "run " + f + " --random"}) {
+        CAPTURE(cmd);
+        const auto r = run_cli(cmd);
+        CAPTURE(r.out);
+        // A 2^50-element input declared in 88 bytes: inspecting shapes is fine, running is not.
+        if (cmd.starts_with("inspect") && f.ends_with("huge_input_shape.onnx")) {
+          CHECK(r.exit_code == 0);
+          continue;
+        }
+        CHECK(r.exit_code == 1);  // not 0 (silent garbage), not 128+ (a crash)
+        CHECK(r.out.find("error: ") != std::string::npos);
+        // The message names the file, or the node / input at fault ('name').
+        CHECK((r.out.find(e.path().filename().string()) != std::string::npos ||
+               r.out.find("'") != std::string::npos));
+        CHECK(r.out.size() < 4000);  // a message, not a dump
+        CHECK(r.out.find("AddressSanitizer") == std::string::npos);
+        CHECK(r.out.find("runtime error") == std::string::npos);  // UBSan
+      }
+    }
+    CHECK(n >= 15);
+  }
+
   TEST_CASE("quantize saves a model that runs in INT8 without calibration; stats files") {
     TempDir t;
     const std::string q = (t.path / "demo.int8.onnx").string();
