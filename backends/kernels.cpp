@@ -61,7 +61,7 @@ std::vector<std::pair<std::string, std::string>> kernel_selection() {
                                       ", avx512bw " + yes(__builtin_cpu_supports("avx512bw")) +
                                       ", avx512vl " + yes(__builtin_cpu_supports("avx512vl")) +
                                       ", avx512_vnni " + yes(__builtin_cpu_supports("avx512vnni")) +
-                                      ", avx_vnni " + yes(__builtin_cpu_supports("avxvnni"))});
+                                      ", avx_vnni " + yes(cpu_has_avx_vnni())});
   const IgemmIsa best = igemm_best_isa(), used = igemm_isa();
   std::string gemm = igemm_isa_name(used);
   if (used != best)

@@ -24,6 +24,7 @@
 #endif
 
 #if defined(__GNUC__) && defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define ENGINE_IGEMM_X86 1
 #define ENGINE_TARGET_AVX2 __attribute__((target("avx2")))
@@ -231,10 +232,13 @@ Kernel kernel_for(IgemmIsa isa) {
 
 // ---------------------------------------------------------------- path selection
 
-bool cpu_has_avx_vnni() {
+bool avx_vnni_supported() {
 #ifdef ENGINE_IGEMM_X86
+  // CPUID.(EAX=7, ECX=1):EAX bit 4 (clang 14 has no "avxvnni" for __builtin_cpu_supports).
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("avxvnni");
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid_count(7, 1, &a, &b, &c, &d)) return false;
+  return __builtin_cpu_supports("avx2") && (a & (1u << 4)) != 0;
 #else
   return false;
 #endif
@@ -246,7 +250,7 @@ IgemmIsa detect_best() {
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
     return IgemmIsa::Avx512Vnni;
-  if (cpu_has_avx_vnni()) return IgemmIsa::AvxVnni;
+  if (avx_vnni_supported()) return IgemmIsa::AvxVnni;
   if (__builtin_cpu_supports("avx2")) return IgemmIsa::Avx2;
 #endif
   return IgemmIsa::Reference;
@@ -255,7 +259,7 @@ IgemmIsa detect_best() {
 // The best path at most `want` this CPU runs (avx512_vnni does not imply avx_vnni).
 IgemmIsa clamp_isa(IgemmIsa want) {
   want = std::min(want, igemm_best_isa());
-  if (want == IgemmIsa::AvxVnni && !cpu_has_avx_vnni()) want = IgemmIsa::Avx2;
+  if (want == IgemmIsa::AvxVnni && !avx_vnni_supported()) want = IgemmIsa::Avx2;
   return want;
 }
 
@@ -444,6 +448,10 @@ void igemm_s16(int64_t M, int64_t N, int64_t K, const int16_t* A, int64_t lda, c
                int64_t ldb, int32_t* C, int64_t ldc, int threads) {
   if (M <= 0 || N <= 0) return;
   igemm_packed(IgemmPackedA(M, K, A, lda), N, B, ldb, C, ldc, threads);
+}
+
+bool cpu_has_avx_vnni() {
+  return avx_vnni_supported();
 }
 
 }  // namespace engine

@@ -39,6 +39,7 @@ enum class IgemmIsa { Reference = 0, Avx2 = 1, AvxVnni = 2, Avx512Vnni = 3 };
 const char* igemm_isa_name(IgemmIsa isa);
 IgemmIsa igemm_best_isa();  // the best path this CPU supports
 IgemmIsa igemm_isa();       // the path in use (best, or lowered by ENGINE_ISA)
+bool cpu_has_avx_vnni();    // AVX-VNNI (VEX-encoded VPDPBUSD on ymm) and AVX2
 // Process-wide override for tests and benchmarks: uses `isa`, or the best supported path below
 // it; returns the path now in use. Not thread-safe against running GEMMs.
 IgemmIsa set_igemm_isa_for_testing(IgemmIsa isa);
