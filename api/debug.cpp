@@ -50,12 +50,6 @@ double percent(int64_t a, int64_t b) {
   return b > 0 ? 100.0 * double(a) / double(b) : -1;
 }
 
-std::string file_safe(std::string s) {
-  for (char& c : s)
-    if (c == '/' || c == '\\' || c == ':' || c == ' ') c = '_';
-  return s;
-}
-
 // cfg with every node in FP32 except `node` (the user's per-layer settings kept).
 quant::QuantConfig only_layer(const quant::QuantConfig& cfg, const std::string& node) {
   quant::QuantConfig c = cfg;
@@ -175,7 +169,8 @@ DebugReport debug_quantization(const Model& fp32, const quant::QuantConfig& cfg,
           const Tensor d = quant::dequantize_per_tensor(t, p.scale[0], p.zero_point.at(0));
           err[f].add(it->second.data<float>(), d.data<float>(), d.numel());
           if (bi == 0 && dump.count(f)) {
-            const std::string base = (std::filesystem::path(opt.dump_dir) / file_safe(f)).string();
+            const std::string base =
+                (std::filesystem::path(opt.dump_dir) / npy_file_stem(f)).string();
             write_npy(base + ".fp32.npy", it->second);
             write_npy(base + ".int8.npy", d);
             write_npy(base + ".q.npy", t);
@@ -281,6 +276,8 @@ DebugReport debug_quantization(const Model& fp32, const quant::QuantConfig& cfg,
   if (!opt.isolated) return r;
   int done = 0, total = 0;
   for (const LayerDebug& l : r.layers) total += l.compute;
+  // The FP32 model runs again for every layer: keeping every layer's FP32 output for all
+  // samples instead would cost memory in proportion to the whole network's activations.
   for (LayerDebug& l : r.layers) {
     if (!l.compute) continue;
     say(opt, str_cat("isolated ", ++done, "/", total, ": ", l.node));

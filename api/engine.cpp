@@ -1,7 +1,5 @@
 #include "engine/engine.h"
 
-#include <cstring>
-
 #include "backends/registry.h"
 #include "frontend/onnx_writer.h"
 #include "frontend/qdq_export.h"
@@ -60,19 +58,16 @@ std::vector<Tensor> Model::run(const std::vector<Tensor>& inputs, const RunOptio
   return exec_->run(inputs, o);
 }
 
-// NHWC [N,H,W,C] -> NCHW [N,C,H,W], any element size.
+// NHWC [N,H,W,C] -> NCHW [N,C,H,W], by the Transpose kernel.
 static Tensor nhwc_to_nchw(const Tensor& t) {
-  const int64_t N = t.dim(0), H = t.dim(1), W = t.dim(2), C = t.dim(3);
-  Tensor o(t.dtype(), Dims{N, C, H, W});
-  const size_t es = dtype_size(t.dtype());
-  const auto* src = static_cast<const unsigned char*>(t.raw());
-  auto* dst = static_cast<unsigned char*>(o.raw());
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t hw = 0; hw < H * W; ++hw)
-        std::memcpy(dst + size_t(((n * C + c) * H * W + hw)) * es,
-                    src + size_t((n * H * W + hw) * C + c) * es, es);
-  return o;
+  Node n;
+  n.name = "run_watch_to_nchw";
+  n.op_type = "Transpose";
+  n.opset = 13;
+  n.inputs = {0};
+  n.outputs = {1};
+  n.attrs.set("perm", std::vector<int64_t>{0, 3, 1, 2});
+  return eval_node(engine_registry(), n, {&t}).at(0);
 }
 
 std::vector<Tensor> Model::run_watch(const std::vector<Tensor>& inputs,
@@ -168,16 +163,20 @@ quant::StatsMap Model::calibrate(const BatchSource& source, const quant::StatsOp
   return cal.stats();
 }
 
-Model Model::equalize(quant::EqualizeReport* report) const {
-  ENGINE_CHECK(!is_quantized(), "equalization needs an FP32 model; this one is already quantized");
-  Graph g = ir();
-  const quant::EqualizeReport r = quant::equalize_graph(g);
-  if (report) *report = r;
+Model Model::with_graph(Graph g) const {
   Model m;
   m.info_ = info_;
   m.opt_ = opt_;
   m.set_graph(std::move(g));
   return m;
+}
+
+Model Model::equalize(quant::EqualizeReport* report) const {
+  ENGINE_CHECK(!is_quantized(), "equalization needs an FP32 model; this one is already quantized");
+  Graph g = ir();
+  const quant::EqualizeReport r = quant::equalize_graph(g);
+  if (report) *report = r;
+  return with_graph(std::move(g));
 }
 
 Model Model::quantize(const quant::QuantConfig& cfg, const BatchSource& source,
@@ -207,10 +206,7 @@ Model Model::quantize(const quant::QuantConfig& cfg, const quant::StatsMap& stat
     return equalize().quantize(c, stats, range_overrides, report);
   }
   quant::QuantizeResult r = quant::quantize_graph(ir(), stats, cfg, range_overrides);
-  Model m;
-  m.info_ = info_;
-  m.opt_ = opt_;
-  m.set_graph(std::move(r.graph));
+  Model m = with_graph(std::move(r.graph));
   if (report) {
     report->decisions = std::move(r.decisions);
     report->chosen = std::move(r.chosen);

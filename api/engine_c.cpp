@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "engine/engine.h"
-#include "frontend/tensor_proto.h"
 #include "quant/calibrate.h"
 
 struct engine_model {
@@ -73,15 +72,8 @@ engine::Model prepare(engine::Model m, const engine_options& o) {
   cfg.defaults.per_channel = o.per_tensor == 0;
   if (o.config_file && *o.config_file) engine::quant::load_config_file(o.config_file, cfg);
   cfg.validate();
-  const std::string text = engine::read_file_bytes(o.stats_file, size_t(1) << 30);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    engine::fail(o.stats_file, ": not valid JSON: ", e.what());
-  }
   std::map<std::string, engine::quant::Range> overrides;
-  const engine::quant::StatsMap stats = engine::quant::stats_from_json(j, o.stats_file, &overrides);
+  const engine::quant::StatsMap stats = engine::quant::read_stats_file(o.stats_file, &overrides);
   return m.quantize(cfg, stats, overrides);
 }
 
@@ -90,6 +82,20 @@ engine::ModelOptions model_options(const engine_options& o) {
   mo.threads = o.threads;
   if (o.backend && *o.backend) mo.backend = o.backend;
   return mo;
+}
+
+// engine_model_load*: options defaulted, loaded by `load`, prepared (INT8), wrapped.
+template <class Load>
+engine_status load_with(const engine_options* options, engine_model** model, Load&& load) {
+  if (!model) return fail_with(ENGINE_ERROR_INVALID_ARGUMENT, "model is NULL");
+  *model = nullptr;
+  engine_options o;
+  engine_options_init(&o);
+  if (options) o = *options;
+  return guard(ENGINE_ERROR_LOAD, [&] {
+    *model = wrap(prepare(load(model_options(o)), o), o.threads);
+    return ENGINE_OK;
+  });
 }
 
 engine_status io_info(const engine_model* m, int k, size_t i, const char** name,
@@ -126,28 +132,16 @@ void engine_options_init(engine_options* o) {
 
 engine_status engine_model_load(const char* path, const engine_options* options,
                                 engine_model** model) {
-  if (!path || !model) return fail_with(ENGINE_ERROR_INVALID_ARGUMENT, "path or model is NULL");
-  *model = nullptr;
-  engine_options o;
-  engine_options_init(&o);
-  if (options) o = *options;
-  return guard(ENGINE_ERROR_LOAD, [&] {
-    *model = wrap(prepare(engine::Model::load(path, model_options(o)), o), o.threads);
-    return ENGINE_OK;
-  });
+  if (!path) return fail_with(ENGINE_ERROR_INVALID_ARGUMENT, "path is NULL");
+  return load_with(options, model,
+                   [&](const engine::ModelOptions& mo) { return engine::Model::load(path, mo); });
 }
 
 engine_status engine_model_load_memory(const void* data, size_t size, const engine_options* options,
                                        engine_model** model) {
-  if (!data || !model) return fail_with(ENGINE_ERROR_INVALID_ARGUMENT, "data or model is NULL");
-  *model = nullptr;
-  engine_options o;
-  engine_options_init(&o);
-  if (options) o = *options;
-  return guard(ENGINE_ERROR_LOAD, [&] {
-    const std::string bytes(static_cast<const char*>(data), size);
-    *model = wrap(prepare(engine::Model::load_from_memory(bytes, model_options(o)), o), o.threads);
-    return ENGINE_OK;
+  if (!data) return fail_with(ENGINE_ERROR_INVALID_ARGUMENT, "data is NULL");
+  return load_with(options, model, [&](const engine::ModelOptions& mo) {
+    return engine::Model::load_from_memory(std::string(static_cast<const char*>(data), size), mo);
   });
 }
 

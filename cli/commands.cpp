@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -273,10 +272,8 @@ int Commands::run_run() {
   if (!out_dir_.empty()) {
     std::filesystem::create_directories(out_dir_);
     for (size_t i = 0; i < outs.size(); ++i) {
-      std::string safe = out_info[i].name;
-      for (char& c : safe)
-        if (c == '/' || c == '\\' || c == ':') c = '_';
-      const std::string path = (std::filesystem::path(out_dir_) / (safe + ".npy")).string();
+      const std::string path =
+          (std::filesystem::path(out_dir_) / (npy_file_stem(out_info[i].name) + ".npy")).string();
       write_npy(path, outs[i]);
       std::cout << "wrote " << path << "\n";
     }
@@ -313,14 +310,8 @@ int Commands::run_eval() {
   for (int64_t start = 0; start < n; start += batch) {
     const int64_t count = std::min(batch, n - start);
     Batch b = make_batch(ds, start, count);
-    Tensor x = b.images;
-    if (count < batch && in_shape.size() && in_shape[0] > 0) {  // pad a fixed-size last batch
-      Dims d = x.shape();
-      d[0] = batch;
-      Tensor padded(DType::F32, d);
-      std::memcpy(padded.raw(), x.raw(), x.nbytes());
-      x = padded;
-    }
+    if (!in_shape.empty() && in_shape[0] > 0) b = pad_batch(std::move(b), batch);  // fixed size
+    const Tensor& x = b.images;
     auto t = Clock::now();
     std::vector<Tensor> outs = m.run(std::vector<Tensor>{x});
     run_seconds += ms_since(t) / 1000.0;

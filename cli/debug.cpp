@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <cstring>
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
@@ -72,18 +71,9 @@ DebugSource cached_source(std::shared_ptr<Dataset> ds, int64_t n, int64_t batch,
     }
     const int64_t start = i * batch, count = std::min(batch, n - start);
     Batch raw = make_batch(*ds, start, count);
-    Tensor x = raw.images;
-    std::vector<int> labels = raw.labels;
-    if (fixed_batch > 0 && count < fixed_batch) {  // pad the last batch of a fixed-batch model
-      Dims d = x.shape();
-      d[0] = fixed_batch;
-      Tensor padded(DType::F32, d);
-      std::memcpy(padded.raw(), x.raw(), x.nbytes());
-      x = padded;
-      labels.resize(size_t(fixed_batch), -1);
-    }
-    b.inputs = {x};
-    b.labels = labels;
+    if (fixed_batch > 0) raw = pad_batch(std::move(raw), fixed_batch);
+    b.inputs = {raw.images};
+    b.labels = raw.labels;
     if (size_t(i) == cache->size()) cache->push_back(b);
     return true;
   };

@@ -208,17 +208,11 @@ Model quantize_with_flags(const Model& fp32, const QuantFlags& q, const Preproce
   if (!q.stats_in.empty()) {
     ENGINE_CHECK(q.calib.empty() && q.calib_noise == 0,
                  "--stats-in replaces calibration: do not also give --calib / --calib-noise");
-    const std::string text = read_file_bytes(q.stats_in, size_t(1) << 30);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::exception& e) {
-      fail(q.stats_in, ": not valid JSON: ", e.what());
-    }
     std::map<std::string, quant::Range> overrides;
-    quant::StatsMap stats = quant::stats_from_json(j, q.stats_in, &overrides);
+    int64_t samples = 0;
+    const quant::StatsMap stats = quant::read_stats_file(q.stats_in, &overrides, &samples);
     m = fp32.quantize(cfg, stats, overrides, &rep);
-    rep.samples = j.value("samples", int64_t(0));
+    rep.samples = samples;
     what = q.stats_in;
   } else {
     ENGINE_CHECK(!q.calib.empty() || q.calib_noise > 0,

@@ -334,4 +334,15 @@ Batch make_batch(const Dataset& ds, int64_t start, int64_t count) {
   return b;
 }
 
+Batch pad_batch(Batch b, int64_t n) {
+  if (b.images.rank() == 0 || b.images.dim(0) >= n) return b;
+  Dims d = b.images.shape();
+  d[0] = n;
+  Tensor padded(DType::F32, d);  // zero-filled
+  std::memcpy(padded.raw(), b.images.raw(), b.images.nbytes());
+  b.images = padded;
+  b.labels.resize(size_t(n), -1);
+  return b;
+}
+
 }  // namespace engine

@@ -86,5 +86,7 @@ struct Batch {
 // Items [start, start + count) as one batch, loaded in parallel (OpenMP). All items must
 // preprocess to the same [C,H,W]; otherwise the error names the first odd item.
 Batch make_batch(const Dataset& ds, int64_t start, int64_t count);
+// b with zero items (label -1) appended up to n items, for models with a fixed batch size.
+Batch pad_batch(Batch b, int64_t n);
 
 }  // namespace engine

@@ -335,4 +335,10 @@ bool is_npy_file(const std::string& path) {
          std::memcmp(buf, kMagic, kMagicLen) == 0;
 }
 
+std::string npy_file_stem(std::string tensor_name) {
+  for (char& c : tensor_name)
+    if (c == '/' || c == '\\' || c == ':') c = '_';
+  return tensor_name;
+}
+
 }  // namespace engine

@@ -20,6 +20,8 @@ Tensor read_npy(const std::string& path);
 // Writes `t` as a version 1.0 .npy file (2.0 if the header would not fit), atomically: the data
 // goes to "<path>.tmp.<pid>", which is renamed over `path` only once fully written and flushed.
 void write_npy(const std::string& path, const Tensor& t);
+// A tensor name as a file name (without extension): '/', '\\' and ':' become '_'.
+std::string npy_file_stem(std::string tensor_name);
 
 // True when the file starts with the .npy magic "\x93NUMPY" (false if it cannot be read).
 bool is_npy_file(const std::string& path);

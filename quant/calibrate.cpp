@@ -1,6 +1,7 @@
 #include "quant/calibrate.h"
 
 #include <cmath>
+#include <fstream>
 
 namespace engine::quant {
 
@@ -84,6 +85,28 @@ StatsMap stats_from_json(const nlohmann::json& j, const std::string& what,
       (*overrides)[it.key()] = Range{lo, hi};
     }
   }
+  return m;
+}
+
+StatsMap read_stats_file(const std::string& path, std::map<std::string, Range>* overrides,
+                         int64_t* samples) {
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
+  ENGINE_CHECK(f, path, ": cannot open the stats file");
+  const std::streamoff size = f.tellg();
+  ENGINE_CHECK(size >= 0 && size <= (std::streamoff(1) << 30), path,
+               ": the stats file is larger than 1 GiB");
+  std::string text(static_cast<size_t>(size), '\0');
+  f.seekg(0);
+  f.read(text.data(), size);
+  ENGINE_CHECK(f, path, ": cannot read the stats file");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    fail(path, ": not valid JSON: ", e.what());
+  }
+  StatsMap m = stats_from_json(j, path, overrides);
+  if (samples) *samples = j.value("samples", int64_t(0));
   return m;
 }
 

@@ -46,5 +46,8 @@ nlohmann::json stats_to_json(const StatsMap& stats, int64_t samples,
                              const nlohmann::json& chosen = nlohmann::json::object());
 StatsMap stats_from_json(const nlohmann::json& j, const std::string& what,
                          std::map<std::string, Range>* overrides = nullptr);
+// Reads a stats file (at most 1 GiB); `samples` receives its "samples" field.
+StatsMap read_stats_file(const std::string& path, std::map<std::string, Range>* overrides = nullptr,
+                         int64_t* samples = nullptr);
 
 }  // namespace engine::quant

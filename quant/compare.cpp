@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "quant/fixedpoint.h"
 
 namespace engine::quant {
 
@@ -141,15 +142,15 @@ Tensor dequantize_per_tensor(const Tensor& q, float scale, int32_t zero_point) {
   Tensor f(DType::F32, q.shape());
   float* o = f.data<float>();
   const int64_t n = q.numel();
-  if (q.dtype() == DType::U8) {
+  if (q.dtype() == DType::U8) {  // the common cases without a per-element type switch
     const uint8_t* p = q.data<uint8_t>();
-    for (int64_t i = 0; i < n; ++i) o[i] = float(int32_t(p[i]) - zero_point) * scale;
+    for (int64_t i = 0; i < n; ++i) o[i] = dequantize_value(p[i], scale, zero_point);
   } else if (q.dtype() == DType::I8) {
     const int8_t* p = q.data<int8_t>();
-    for (int64_t i = 0; i < n; ++i) o[i] = float(int32_t(p[i]) - zero_point) * scale;
+    for (int64_t i = 0; i < n; ++i) o[i] = dequantize_value(p[i], scale, zero_point);
   } else {
     for (int64_t i = 0; i < n; ++i)
-      o[i] = float(double(q.get_as_int(i) - zero_point) * double(scale));
+      o[i] = dequantize_value(int32_t(q.get_as_int(i)), scale, zero_point);
   }
   return f;
 }

@@ -4,15 +4,11 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/passes/fusion_util.h"
 
 namespace engine::quant {
 
 namespace {
-
-bool is_conv(const Node& n) {
-  return (n.op_type == "Conv" && n.domain.empty()) ||
-         (n.op_type == "FusedConv" && n.domain == "engine");
-}
 
 // Float32 constant 4-D weights of a conv, or nullptr.
 Tensor* weights(Graph& g, const Node& n) {
@@ -39,42 +35,32 @@ bool scalable_activation(const Node& a, bool& clip) {
 
 EqualizeReport equalize_graph(Graph& g, int max_rounds) {
   EqualizeReport rep;
-  // Readers of each value and whether it is a graph output.
-  std::vector<int> readers(g.values.size(), 0);
-  for (const Node& n : g.nodes)
-    for (int v : n.inputs)
-      if (v >= 0) ++readers[size_t(v)];
-  for (int v : g.outputs) readers[size_t(v)] += 2;
-  std::vector<int> uses(g.values.size(), 0);  // constants shared by several nodes stay as is
-  for (const Node& n : g.nodes)
-    for (int v : n.inputs)
-      if (v >= 0) ++uses[size_t(v)];
+  const fusion::GraphIndex idx(g);
+  // Constants read by one node only (shared ones stay as they are).
+  auto owned = [&](int v) { return idx.consumers(v).size() == 1 && !idx.is_graph_output(v); };
 
   // The pairs: A's single output read only by B's input 0.
   struct Pair {
     int a, b;
   };
   std::vector<Pair> pairs;
-  std::vector<int> producer(g.values.size(), -1);
-  for (size_t i = 0; i < g.nodes.size(); ++i)
-    for (int v : g.nodes[i].outputs)
-      if (v >= 0) producer[size_t(v)] = int(i);
   for (size_t bi = 0; bi < g.nodes.size(); ++bi) {
     const Node& b = g.nodes[bi];
-    if (!is_conv(b) || b.inputs.empty() || b.inputs[0] < 0) continue;
+    if (!fusion::is_conv_like(b) || b.inputs.empty() || b.inputs[0] < 0) continue;
     const int x = b.inputs[0];
-    const int ai = producer[size_t(x)];
-    if (ai < 0 || readers[size_t(x)] != 1) continue;
+    const int ai = idx.producer(x);
+    if (ai < 0 || !idx.only_read_by(x, int(bi))) continue;
     const Node& a = g.nodes[size_t(ai)];
     bool clip = false;
-    if (!is_conv(a) || a.outputs.size() != 1 || !scalable_activation(a, clip)) continue;
-    if (a.inputs.size() > 3 && a.inputs[3] >= 0) continue;  // residual sum: not scalable
+    if (!fusion::is_conv_like(a) || a.outputs.size() != 1 || !scalable_activation(a, clip))
+      continue;
+    if (fusion::has_sum(a)) continue;  // a residual sum is not scaled with it
     if (a.inputs.size() > 2 && a.inputs[2] >= 0 &&
-        (!g.is_constant(a.inputs[2]) || uses[size_t(a.inputs[2])] != 1))
+        (!g.is_constant(a.inputs[2]) || !owned(a.inputs[2])))
       continue;
     Tensor* wa = weights(g, a);
     Tensor* wb = weights(g, b);
-    if (!wa || !wb || uses[size_t(a.inputs[1])] != 1 || uses[size_t(b.inputs[1])] != 1) continue;
+    if (!wa || !wb || !owned(a.inputs[1]) || !owned(b.inputs[1])) continue;
     const int64_t gb = b.attrs.get_int("group", 1);
     if (gb <= 0 || wa->dim(0) != wb->dim(1) * gb) continue;  // channel counts must match
     pairs.push_back({ai, int(bi)});

@@ -108,6 +108,8 @@ class Model {
  private:
   Model() = default;
   static Model from_graph(Graph g, ModelInfo info, const ModelOptions& opt);
+  // A model with this one's info and options running g (already through the passes).
+  Model with_graph(Graph g) const;
   // Sets ir_ to g and exec_ to g lowered for opt_.backend.
   void set_graph(Graph g);
   std::shared_ptr<const Graph> ir_;
