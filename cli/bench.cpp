@@ -4,7 +4,6 @@
 #include <sys/resource.h>
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <iomanip>
@@ -101,10 +100,11 @@ BenchCommand::BenchCommand(CLI::App& app) {
       ->delimiter(',')
       ->check(CLI::Validator(
           [](std::string& v) {
-            int64_t x = 0;
-            const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
-            if (ec != std::errc() || end != v.data() + v.size() || x <= 0)
+            try {
+              parse_int64(v, "--batch", 1);
+            } catch (const Error&) {
               return "'" + v + "' is not a positive integer (expected e.g. --batch 1,32,128)";
+            }
             return std::string();
           },
           "N,N,..."));

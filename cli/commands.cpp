@@ -69,6 +69,9 @@ void ModelFlags::add(CLI::App* cmd) {
       ->check(CLI::IsMember({"onednn", "reference"}));
   cmd->add_option("--disable-pass", disable_passes,
                   "Switch off a graph pass by name (repeatable); see `engine inspect --passes`");
+  cmd->add_option("--model-limit", limits,
+                  "Raise or lower a model-file limit, KEY=N (repeatable): file-bytes (4 GiB), "
+                  "nodes (1048576), depth (65536), attribute-elements (16777216)");
   cmd->add_flag("--int8", int8,
                 "Quantize to INT8 after loading (needs --calib, --calib-noise or --stats-in; "
                 "models saved by `engine quantize` or QDQ models run in INT8 without it)");
@@ -159,6 +162,18 @@ ModelOptions model_options(const ModelFlags& f) {
   o.passes.disabled.insert(f.disable_passes.begin(), f.disable_passes.end());
   o.passes.fuse = f.fuse;
   o.backend = f.backend;
+  for (const std::string& kv : f.limits) {
+    const size_t eq = kv.find('=');
+    const std::string key = kv.substr(0, eq);
+    size_t* field = key == "file-bytes"           ? &o.load.max_file_bytes
+                    : key == "nodes"              ? &o.load.max_nodes
+                    : key == "depth"              ? &o.load.max_depth
+                    : key == "attribute-elements" ? &o.load.max_attribute_elements
+                                                  : nullptr;
+    ENGINE_CHECK(eq != std::string::npos && field, "--model-limit ", kv,
+                 ": expected KEY=N with KEY one of file-bytes, nodes, depth, attribute-elements");
+    *field = size_t(parse_int64(kv.substr(eq + 1), "--model-limit " + key, 1));
+  }
   return o;
 }
 

@@ -26,6 +26,7 @@ struct ModelFlags {
   std::string model;
   int threads = 0;
   std::vector<std::string> disable_passes;
+  std::vector<std::string> limits;  // --model-limit KEY=N
   std::string fuse = "all";
   std::string backend = "onednn";
   bool int8 = false;

@@ -3,6 +3,7 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <onnx/onnx_pb.h>
 
+#include <algorithm>
 #include <climits>
 #include <filesystem>
 #include <map>
@@ -20,8 +21,12 @@ constexpr int64_t kMinIr = 3;
 constexpr int64_t kMaxIr = 9;
 
 AttrValue convert_attribute(const onnx::AttributeProto& a, const TensorProtoOptions& topt,
-                            const std::string& where) {
+                            const std::string& where, size_t max_elements) {
   using A = onnx::AttributeProto;
+  size_t elements = size_t(a.ints_size()) + size_t(a.floats_size()) + a.s().size();
+  for (const auto& s : a.strings()) elements += s.size() + 1;
+  ENGINE_CHECK(elements <= max_elements, where, ": attribute '", a.name(), "' holds ", elements,
+               " elements or bytes, more than the limit of ", max_elements);
   ENGINE_CHECK(a.ref_attr_name().empty(), where, ": attribute '", a.name(),
                "' refers to a function attribute, which is not supported");
   switch (a.type()) {
@@ -189,7 +194,7 @@ Graph load_unchecked(const std::string& bytes, const OpRegistry& reg, const Load
     const OpSchema& s = *reg.find(n.domain, n.op_type);  // unsupported ops were rejected above
     for (const auto& a : np.attribute()) {
       ENGINE_CHECK(!n.attrs.has(a.name()), where, ": attribute '", a.name(), "' is given twice");
-      n.attrs.set(a.name(), convert_attribute(a, topt, where));
+      n.attrs.set(a.name(), convert_attribute(a, topt, where, opt.max_attribute_elements));
     }
     const int ni = int(n.inputs.size()), no = int(n.outputs.size());
     ENGINE_CHECK(ni >= s.min_inputs && ni <= s.max_inputs, where, ": has ", ni,
@@ -227,6 +232,17 @@ Graph load_unchecked(const std::string& bytes, const OpRegistry& reg, const Load
     topological_sort(g);
   } catch (const Error& e) {
     fail(what, ": ", e.what());
+  }
+  {  // depth: nodes are in topological order now
+    std::vector<size_t> depth(g.values.size(), 0);
+    for (const Node& n : g.nodes) {
+      size_t d = 0;
+      for (int in : n.inputs)
+        if (in >= 0) d = std::max(d, depth[size_t(in)]);
+      ENGINE_CHECK(d + 1 <= opt.max_depth, what, ": node ", n.label(), " is ", d + 1,
+                   " nodes deep, more than the limit of ", opt.max_depth);
+      for (int out : n.outputs) depth[size_t(out)] = d + 1;
+    }
   }
   return g;
 }

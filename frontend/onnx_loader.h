@@ -11,6 +11,12 @@ namespace engine {
 struct LoadOptions {
   size_t max_file_bytes = size_t(4) << 30;  // protobuf cannot parse more than 2 GiB anyway
   size_t max_nodes = 1 << 20;
+  // Longest chain of nodes from an input to an output (passes walk the graph iteratively, but a
+  // model 65536 layers deep is not a CNN).
+  size_t max_depth = 1 << 16;
+  // Elements of one list attribute (ints, floats, strings) and bytes of one string attribute;
+  // tensor attributes fall under the tensor limits.
+  size_t max_attribute_elements = size_t(1) << 24;
   bool upcast_f16_initializers = true;
 };
 

@@ -59,9 +59,9 @@ std::string read_external(const onnx::TensorProto& p, const TensorProtoOptions& 
     if (kv.key() == "location")
       location = kv.value();
     else if (kv.key() == "offset")
-      offset = std::stoll(kv.value());
+      offset = parse_int64(kv.value(), opt.what + ": external data offset", 0);
     else if (kv.key() == "length")
-      length = std::stoll(kv.value());
+      length = parse_int64(kv.value(), opt.what + ": external data length", 0);
   }
   ENGINE_CHECK(!location.empty(), opt.what, ": external data without a location");
   ENGINE_CHECK(!opt.base_dir.empty(), opt.what, ": external data '", location,

@@ -316,6 +316,27 @@ TEST_SUITE("cli") {
     CHECK(n >= 15);
   }
 
+  TEST_CASE("--model-limit lowers and raises the model-file limits") {
+    const std::string demo = kSrc + "/demo/fashion_resnet8.onnx";
+    auto r = run_cli("inspect " + demo + " --model-limit nodes=5");
+    CHECK(r.exit_code == 1);
+    CHECK(r.out.find("fashion_resnet8.onnx: ") != std::string::npos);
+    CHECK(r.out.find("nodes exceed the limit of 5") != std::string::npos);
+    r = run_cli("inspect " + demo + " --model-limit depth=3");
+    CHECK(r.exit_code == 1);
+    CHECK(r.out.find("nodes deep, more than the limit of 3") != std::string::npos);
+    r = run_cli("inspect " + demo + " --model-limit file-bytes=1000");
+    CHECK(r.exit_code == 1);
+    r = run_cli("inspect " + demo + " --model-limit nodes=100000 --model-limit depth=1000");
+    CHECK(r.exit_code == 0);
+    r = run_cli("inspect " + demo + " --model-limit width=3");
+    CHECK(r.exit_code == 1);
+    CHECK(r.out.find("KEY one of file-bytes, nodes, depth") != std::string::npos);
+    r = run_cli("inspect " + demo + " --model-limit nodes=-3");
+    CHECK(r.exit_code == 1);
+    CHECK(r.out.find("--model-limit nodes: '-3' is not an integer") != std::string::npos);
+  }
+
   TEST_CASE("quantize saves a model that runs in INT8 without calibration; stats files") {
     TempDir t;
     const std::string q = (t.path / "demo.int8.onnx").string();

@@ -203,7 +203,51 @@ TEST_CASE("loader: clean errors on malformed models") {
     const Tensor& w = *g.value(g.find_value("w")).constant;
     CHECK(w.data<float>()[0] == 1.0f);
     CHECK(w.data<float>()[1] == 2.0f);
+    // A non-numeric offset is an error naming the initializer, not a std::stoll exception.
+    auto* off = t->add_external_data();
+    off->set_key("offset");
+    off->set_value("12abc");
+    { std::ofstream(dir / "m" / "model.onnx", std::ios::binary) << mb.bytes(); }
+    CHECK_THROWS_WITH_AS(load_onnx((dir / "m" / "model.onnx").string(), reg),
+                         doctest::Contains("initializer 'w': external data offset: '12abc'"),
+                         Error);
     fs::remove_all(dir);
+  }
+  SUBCASE("graph depth limit") {
+    // x -> Relu x 10 in a chain, plus a 1-node side branch: depth 10, 11 nodes.
+    ModelBuilder mb;
+    mb.input("x", {1, 2});
+    std::string prev = "x";
+    for (int i = 0; i < 10; ++i) {
+      mb.node("Relu", {prev}, {"r" + std::to_string(i)}, "relu" + std::to_string(i));
+      prev = "r" + std::to_string(i);
+    }
+    mb.node("Neg", {"x"}, {"side"}, "side");
+    mb.output(prev);
+    mb.output("side");
+    LoadOptions o;
+    o.max_depth = 10;
+    CHECK(load_onnx_bytes(mb.bytes(), reg, o).nodes.size() == 11);
+    o.max_depth = 9;
+    CHECK_THROWS_WITH_AS(load_onnx_bytes(mb.bytes(), reg, o),
+                         doctest::Contains("node Relu 'relu9' is 10 nodes deep, more than the "
+                                           "limit of 9"),
+                         Error);
+  }
+  SUBCASE("attribute size limit") {
+    ModelBuilder mb;
+    mb.input("x", {1, 2, 3});
+    auto& n = mb.node("Transpose", {"x"}, {"y"}, "tr");
+    ModelBuilder::attr_ints(n, "perm", {2, 1, 0});
+    mb.output("y");
+    LoadOptions o;
+    o.max_attribute_elements = 3;
+    CHECK(load_onnx_bytes(mb.bytes(), reg, o).nodes.size() == 1);
+    o.max_attribute_elements = 2;
+    CHECK_THROWS_WITH_AS(load_onnx_bytes(mb.bytes(), reg, o),
+                         doctest::Contains("node Transpose 'tr': attribute 'perm' holds 3 "
+                                           "elements or bytes, more than the limit of 2"),
+                         Error);
   }
 }
 
