@@ -88,6 +88,12 @@ std::vector<Tensor> Model::run_watch(const std::vector<Tensor>& inputs,
       if (it != watch.end()) map[v] = {&*it, true};
     }
   }
+  std::set<std::string> gemm_outputs;
+  for (const Node& n : ir().nodes)
+    if (n.op_type.find("Gemm") != std::string::npos ||
+        n.op_type.find("MatMul") != std::string::npos)
+      for (int o : n.outputs)
+        if (o >= 0) gemm_outputs.insert(ir().value(o).name);
   std::set<std::string> done;
   auto deliver = [&](size_t v, const Tensor& t) {
     const auto [name, nhwc] = map[v];
@@ -95,9 +101,9 @@ std::vector<Tensor> Model::run_watch(const std::vector<Tensor>& inputs,
     if (!nhwc || t.rank() != 4) return fn(*name, t);
     Tensor o = nhwc_to_nchw(t);
     // A 2-D value the lowering ran as a 1x1 convolution over [M,1,1,K] (QGemm): back to [M,N].
-    const int id = ir().find_value(*name);
-    const bool rank4 = id >= 0 && ir().value(id).has_shape && ir().value(id).shape.size() == 4;
-    if (!rank4 && o.dim(2) == 1 && o.dim(3) == 1) o = o.reshaped(Dims{o.dim(0), o.dim(1)});
+    // Only a Gemm / MatMul output is 2-D in the IR; a conv's [N,C,1,1] output stays 4-D.
+    if (o.dim(2) == 1 && o.dim(3) == 1 && gemm_outputs.count(*name))
+      o = o.reshaped(Dims{o.dim(0), o.dim(1)});
     fn(*name, o);
   };
   for (size_t i = 0; i < g.inputs.size() && i < inputs.size(); ++i)

@@ -81,7 +81,10 @@ std::vector<Tensor> eval_node(const OpRegistry& reg, const Node& node,
 }
 
 bool is_plan_time_input(const Tensor& t) {
-  return t.numel() <= 64;
+  // Data (an image batch, even a tiny one) always runs: folding it would skip the kernels and
+  // build a plan per input value.
+  const bool integer = t.dtype() == DType::I64 || t.dtype() == DType::I32;
+  return t.numel() <= 64 && (integer || t.rank() <= 1);
 }
 
 Plan build_plan(const Graph& g, const OpRegistry& reg, const std::vector<Dims>& input_shapes,

@@ -54,7 +54,8 @@ bool batch_separable(const Graph& g, const Plan& p);
 Plan build_plan(const Graph& g, const OpRegistry& reg, const std::vector<Dims>& input_shapes,
                 const std::vector<Tensor>& input_values = {}, bool prepare = true);
 
-// Tiny graph inputs (<= 64 elements) are known when planning; the plan is cached per value.
+// Tiny shape-like graph inputs (<= 64 elements, int32 / int64 or rank <= 1: Reshape shapes,
+// Resize scales) are known when planning; the plan is cached per value.
 bool is_plan_time_input(const Tensor& t);
 
 struct RunOptions {

@@ -3,17 +3,21 @@
 # -march=native: clang 14 rejects the per-function AVX-512 target attributes of the x86 kernels
 # (GCC accepts them), so the fuzz build enables the host ISA for every file instead.
 #   tests/fuzz/run_fuzz.sh [SECONDS per target, default 600] [BUILD_DIR, default build-fuzz]
+#                          [TARGETS, default "loader files diff"]
 # Seed corpora: the hostile models, the ONNX backend test models and tensors, the demo model and
 # images, .npy / IDX / stats / config files made here. Crashes land in BUILD_DIR/crashes/.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 SECONDS_PER="${1:-600}"
 B="${2:-$ROOT/build-fuzz}"
+TARGETS="${3:-loader files diff}"
 CC=clang CXX=clang++ cmake -S "$ROOT" -B "$B" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CXX_FLAGS="-march=native" -DCMAKE_CXX_FLAGS_RELEASE="-O1 -g" -DENGINE_FUZZ=ON \
   -DENGINE_SANITIZE=address,undefined >/dev/null
-cmake --build "$B" -j2 --target fuzz_loader fuzz_files engine_cli >/dev/null
-mkdir -p "$B/corpus/loader" "$B/corpus/files" "$B/crashes"
+cmake --build "$B" -j2 --target fuzz_loader fuzz_files fuzz_diff engine_cli >/dev/null
+mkdir -p "$B/corpus/loader" "$B/corpus/files" "$B/corpus/diff" "$B/crashes"
+# Graph seeds for the differential target: any bytes describe a graph.
+for i in $(seq 1 64); do head -c 48 /dev/urandom >"$B/corpus/diff/seed$i"; done
 cp "$ROOT"/tests/hostile/*.onnx "$ROOT/demo/fashion_resnet8.onnx" "$B/corpus/loader/"
 { find /usr/share -path '*onnx*' -name model.onnx -size -64k 2>/dev/null || true; } | head -400 |
   while read -r f; do cp "$f" "$B/corpus/loader/$(echo "$f" | md5sum | cut -c1-12).onnx"; done || true
@@ -34,10 +38,10 @@ seed 5 "$B/c.json"
 printf 'layers:\n  - {match: "/l1/*", quantize: false}\n' > "$B/c.yaml"
 seed 6 "$B/c.yaml"
 export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-for t in loader files; do
+for t in $TARGETS; do
   echo "== fuzz_$t, ${SECONDS_PER} s"
   "$B/tests/fuzz_$t" "$B/corpus/$t" -max_total_time="$SECONDS_PER" -rss_limit_mb=4096 \
     -timeout=20 -max_len=1048576 -artifact_prefix="$B/crashes/" -print_final_stats=1 2>&1 |
-    grep -E "^stat::|Done|ERROR|SUMMARY|#[0-9]+ *DONE" || true
+    grep -E "^stat::|Done|ERROR|SUMMARY|fuzz_diff:|#[0-9]+ *DONE" || true
 done
 ls "$B/crashes"
