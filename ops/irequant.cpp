@@ -243,7 +243,9 @@ ENGINE_TARGET_AVX2 void requant_channels_avx2(const ChannelLanes& t, int64_t c0,
 // Channel blocks of 16 outer (their constants loaded once), rows inner. (GCC 12 warns about its
 // own AVX-512 intrinsics: see irequant_avx512.h.)
 #pragma GCC diagnostic push
+#ifndef __clang__  // a GCC-only warning
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #pragma GCC diagnostic ignored "-Wuninitialized"
 template <bool kFixed, bool kSum>
 ENGINE_TARGET_AVX512_RQ void requant_channels16(const ChannelLanes& t, int64_t c0, int64_t n,

@@ -30,7 +30,9 @@
 // GCC 12's AVX-512 intrinsics pass an undefined vector as the unused merge source, which its own
 // -Wmaybe-uninitialized reports at the call sites (a compiler bug, fixed in later GCC).
 #pragma GCC diagnostic push
+#ifndef __clang__  // a GCC-only warning
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
 namespace engine::rq16 {

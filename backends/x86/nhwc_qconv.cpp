@@ -507,7 +507,9 @@ struct DwAvx2 {
 // 16 lanes, masked loads for the channel tail. (GCC 12's AVX-512 intrinsics trip its own
 // -Wmaybe-uninitialized: see ops/irequant.cpp.)
 #pragma GCC diagnostic push
+#ifndef __clang__  // a GCC-only warning
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #pragma GCC diagnostic ignored "-Wuninitialized"
 struct DwAvx512 {
   static constexpr int L = 16;
