@@ -1,6 +1,7 @@
 #include "engine/engine.h"
 
 #include "backends/registry.h"
+#include "frontend/native.h"
 #include "frontend/onnx_writer.h"
 #include "frontend/qdq_export.h"
 
@@ -26,6 +27,15 @@ Model Model::from_graph(Graph g, ModelInfo info, const ModelOptions& opt) {
   return m;
 }
 
+// A native file holds the graph after the passes: only the backend lowering runs.
+Model Model::from_native(Graph g, ModelInfo info, const ModelOptions& opt) {
+  Model m;
+  m.info_ = std::move(info);
+  m.opt_ = opt;
+  m.set_graph(std::move(g));
+  return m;
+}
+
 void Model::set_graph(Graph g) {
   ENGINE_CHECK(opt_.backend == "onednn" || opt_.backend == "reference", "unknown backend '",
                opt_.backend, "' (expected onednn or reference)");
@@ -42,12 +52,17 @@ void Model::set_graph(Graph g) {
 
 Model Model::load(const std::string& path, const ModelOptions& opt) {
   ModelInfo info;
+  if (is_native_file(path))
+    return from_native(load_native(path, engine_registry(), opt.load, &info), std::move(info), opt);
   Graph g = load_onnx(path, engine_registry(), opt.load, &info);
   return from_graph(std::move(g), std::move(info), opt);
 }
 
 Model Model::load_from_memory(const std::string& bytes, const ModelOptions& opt) {
   ModelInfo info;
+  if (is_native_bytes(bytes))
+    return from_native(load_native_bytes(bytes, engine_registry(), opt.load, &info),
+                       std::move(info), opt);
   Graph g = load_onnx_bytes(bytes, engine_registry(), opt.load, &info);
   return from_graph(std::move(g), std::move(info), opt);
 }
@@ -230,6 +245,10 @@ bool Model::is_quantized() const {
 
 void Model::save(const std::string& path) const {
   save_onnx(ir(), path);
+}
+
+void Model::save_native(const std::string& path) const {
+  engine::save_native(ir(), info_, path);
 }
 
 void Model::save_qdq(const std::string& path) const {

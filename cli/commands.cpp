@@ -122,12 +122,16 @@ Commands::Commands(CLI::App& app) {
   model_.add(quantize_cmd_);
   pre_.add(quantize_cmd_);
   quant_.add(quantize_cmd_);
-  quantize_cmd_->add_option("-o,--output", quant_out_, "Output model (.onnx)")->required();
+  quantize_cmd_
+      ->add_option("-o,--output", quant_out_, "Output model (.onnx; .eng for --format native)")
+      ->required();
   quantize_cmd_
       ->add_option("--format", quant_format_,
                    "engine: ONNX with the engine's integer ops (reloads exactly, any requant "
-                   "mode); qdq: standard QDQ ONNX (opset 13) that ONNX Runtime and others load")
-      ->check(CLI::IsMember({"engine", "qdq"}));
+                   "mode); qdq: standard QDQ ONNX (opset 13) that ONNX Runtime and others load; "
+                   "native: the engine's own file (loads without parsing or passes, weights "
+                   "memory-mapped; docs/NATIVE_FORMAT.md)")
+      ->check(CLI::IsMember({"engine", "qdq", "native"}));
 
   inspect_cmd_ =
       app.add_subcommand("inspect", "Print the graph, shapes, parameters, FLOPs, memory");
@@ -220,6 +224,8 @@ int Commands::run_quantize() {
   Model m = quantize_with_flags(fp32, quant_, pre_);
   if (quant_format_ == "qdq")
     m.save_qdq(quant_out_);
+  else if (quant_format_ == "native")
+    m.save_native(quant_out_);
   else
     m.save(quant_out_);
   std::cout << "wrote " << quant_out_ << " (" << std::filesystem::file_size(quant_out_)

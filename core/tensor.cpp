@@ -54,6 +54,12 @@ Tensor Tensor::view(DType dtype, Dims shape, void* data) {
   return t;
 }
 
+Tensor Tensor::view(DType dtype, Dims shape, void* data, std::shared_ptr<void> owner) {
+  Tensor t = view(dtype, std::move(shape), data);
+  t.storage_ = std::move(owner);
+  return t;
+}
+
 Tensor Tensor::reshaped(Dims shape) const {
   Tensor t = *this;
   t.shape_ = std::move(shape);

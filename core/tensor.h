@@ -24,6 +24,8 @@ class Tensor {
   Tensor(DType dtype, Dims shape);
   // Borrowed storage: the caller keeps `data` alive while the tensor is used.
   static Tensor view(DType dtype, Dims shape, void* data);
+  // Borrowed storage kept alive by `owner` (e.g. a memory-mapped file).
+  static Tensor view(DType dtype, Dims shape, void* data, std::shared_ptr<void> owner);
 
   template <class T>
   static Tensor from_vector(Dims shape, const std::vector<T>& v) {

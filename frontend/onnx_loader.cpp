@@ -196,20 +196,7 @@ Graph load_unchecked(const std::string& bytes, const OpRegistry& reg, const Load
       ENGINE_CHECK(!n.attrs.has(a.name()), where, ": attribute '", a.name(), "' is given twice");
       n.attrs.set(a.name(), convert_attribute(a, topt, where, opt.max_attribute_elements));
     }
-    const int ni = int(n.inputs.size()), no = int(n.outputs.size());
-    ENGINE_CHECK(ni >= s.min_inputs && ni <= s.max_inputs, where, ": has ", ni,
-                 " inputs, expected ", s.min_inputs, "..", s.max_inputs);
-    ENGINE_CHECK(no >= s.min_outputs && no <= s.max_outputs, where, ": has ", no,
-                 " outputs, expected ", s.min_outputs, "..", s.max_outputs);
-    for (int i = 0; i < s.min_inputs; ++i)
-      ENGINE_CHECK(n.inputs[size_t(i)] >= 0, where, ": required input ", i, " is empty");
-    if (s.validate) {
-      try {
-        s.validate(n);
-      } catch (const Error& e) {
-        fail(where, ": ", e.what());
-      }
-    }
+    check_node(s, n, where);
     g.nodes.push_back(std::move(n));
   }
   for (const auto& out : gp.output()) {
@@ -233,21 +220,40 @@ Graph load_unchecked(const std::string& bytes, const OpRegistry& reg, const Load
   } catch (const Error& e) {
     fail(what, ": ", e.what());
   }
-  {  // depth: nodes are in topological order now
-    std::vector<size_t> depth(g.values.size(), 0);
-    for (const Node& n : g.nodes) {
-      size_t d = 0;
-      for (int in : n.inputs)
-        if (in >= 0) d = std::max(d, depth[size_t(in)]);
-      ENGINE_CHECK(d + 1 <= opt.max_depth, what, ": node ", n.label(), " is ", d + 1,
-                   " nodes deep, more than the limit of ", opt.max_depth);
-      for (int out : n.outputs) depth[size_t(out)] = d + 1;
-    }
-  }
+  check_graph_depth(g, opt.max_depth, what);
   return g;
 }
 
 }  // namespace
+
+void check_node(const OpSchema& s, const Node& n, const std::string& where) {
+  const int ni = int(n.inputs.size()), no = int(n.outputs.size());
+  ENGINE_CHECK(ni >= s.min_inputs && ni <= s.max_inputs, where, ": has ", ni, " inputs, expected ",
+               s.min_inputs, "..", s.max_inputs);
+  ENGINE_CHECK(no >= s.min_outputs && no <= s.max_outputs, where, ": has ", no,
+               " outputs, expected ", s.min_outputs, "..", s.max_outputs);
+  for (int i = 0; i < s.min_inputs; ++i)
+    ENGINE_CHECK(n.inputs[size_t(i)] >= 0, where, ": required input ", i, " is empty");
+  if (s.validate) {
+    try {
+      s.validate(n);
+    } catch (const Error& e) {
+      fail(where, ": ", e.what());
+    }
+  }
+}
+
+void check_graph_depth(const Graph& g, size_t max_depth, const std::string& what) {
+  std::vector<size_t> depth(g.values.size(), 0);
+  for (const Node& n : g.nodes) {
+    size_t d = 0;
+    for (int in : n.inputs)
+      if (in >= 0) d = std::max(d, depth[size_t(in)]);
+    ENGINE_CHECK(d + 1 <= max_depth, what, ": node ", n.label(), " is ", d + 1,
+                 " nodes deep, more than the limit of ", max_depth);
+    for (int out : n.outputs) depth[size_t(out)] = d + 1;
+  }
+}
 
 Graph load_onnx_bytes(const std::string& bytes, const OpRegistry& reg, const LoadOptions& opt,
                       ModelInfo* info, const std::string& base_dir, const std::string& what) {

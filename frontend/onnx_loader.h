@@ -35,4 +35,10 @@ Graph load_onnx_bytes(const std::string& bytes, const OpRegistry& reg, const Loa
                       ModelInfo* info = nullptr, const std::string& base_dir = "",
                       const std::string& what = "model");
 
+// Checks shared with the native-format loader (frontend/native.h). The node's input and output
+// counts against its schema, then the schema's attribute validation; errors start with `where`.
+void check_node(const OpSchema& s, const Node& n, const std::string& where);
+// Longest chain of nodes (g in topological order) against `max_depth`.
+void check_graph_depth(const Graph& g, size_t max_depth, const std::string& what);
+
 }  // namespace engine

@@ -28,11 +28,23 @@ std::string read_file_bytes(const std::string& path, size_t max_bytes) {
 }
 
 void write_file_atomic(const std::string& path, const std::string& bytes) {
+  write_file_atomic(
+      path, [&](std::ostream& os) { os.write(bytes.data(), std::streamsize(bytes.size())); });
+}
+
+void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& write) {
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
     ENGINE_CHECK(f, path, ": cannot open for writing");
-    f.write(bytes.data(), std::streamsize(bytes.size()));
+    try {
+      write(f);
+    } catch (...) {
+      f.close();
+      std::error_code ec;
+      fs::remove(tmp, ec);
+      throw;
+    }
     f.flush();
     if (!f) {
       std::error_code ec;

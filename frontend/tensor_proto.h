@@ -1,6 +1,8 @@
 // ONNX TensorProto <-> Tensor, and .pb tensor files (the ONNX test-data format).
 #pragma once
 
+#include <functional>
+#include <ostream>
 #include <string>
 
 #include "core/tensor.h"
@@ -29,5 +31,7 @@ void write_tensor_pb(const Tensor& t, const std::string& name, const std::string
 std::string read_file_bytes(const std::string& path, size_t max_bytes);
 // Writes atomically: a temporary file in the same folder, then rename.
 void write_file_atomic(const std::string& path, const std::string& bytes);
+// The same, with the contents streamed by `write` (large files need no copy in memory).
+void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& write);
 
 }  // namespace engine

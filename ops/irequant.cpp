@@ -168,8 +168,9 @@ template <bool kFixed, bool kSum>
 ENGINE_TARGET_AVX2 void requant_row(const RowV& v, const int32_t* acc, int64_t n, uint8_t* y,
                                     Q8Type yt, const uint8_t* sum, Q8Type st) {
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8) store8(y + i, requant8<kFixed, kSum>(v, acc + i, sum + i, st), yt);
-  if (i < n) requant_tail<kFixed, kSum>(v, acc + i, n - i, y + i, yt, sum + i, st);
+  for (; i + 8 <= n; i += 8)
+    store8(y + i, requant8<kFixed, kSum>(v, acc + i, (kSum ? sum + i : sum), st), yt);
+  if (i < n) requant_tail<kFixed, kSum>(v, acc + i, n - i, y + i, yt, (kSum ? sum + i : sum), st);
 }
 
 ENGINE_TARGET_AVX2 bool requant_avx2(const RequantRow& r, const int32_t* acc, int64_t n, void* y,
@@ -216,11 +217,11 @@ ENGINE_TARGET_AVX2 void requant_channels(RowV& v, const ChannelLanes& t, int64_t
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
     channel_v(t, c0 + i, v);
-    store8(y + i, requant8<kFixed, kSum>(v, acc + i, sum + i, st), yt);
+    store8(y + i, requant8<kFixed, kSum>(v, acc + i, (kSum ? sum + i : sum), st), yt);
   }
   if (i == n) return;
   channel_v(t, c0 + i, v);
-  requant_tail<kFixed, kSum>(v, acc + i, n - i, y + i, yt, sum + i, st);
+  requant_tail<kFixed, kSum>(v, acc + i, n - i, y + i, yt, (kSum ? sum + i : sum), st);
 }
 
 ENGINE_TARGET_AVX2 void requant_channels_avx2(const ChannelLanes& t, int64_t c0, int64_t n,

@@ -21,4 +21,4 @@ cmake --build build-asan -j2 --target engine_tests onnx_node_tests engine_cli fu
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 ENGINE_CLI="$PWD/build-asan/engine" build-asan/tests/engine_tests -tse=models
 build-asan/tests/onnx_node_tests --skips tests/onnx_node_skips.txt
-build-asan/tests/fuzz_diff_random --random 300 1
+build-asan/tests/fuzz_diff_random --random 300 1 tests/fuzz/regressions/diff-*

@@ -362,6 +362,22 @@ TEST_SUITE("cli") {
                          (t.path / "b.npy").string());
     REQUIRE(again.exit_code == 0);
     CHECK(slurp((t.path / "a.npy").string()) == slurp((t.path / "b.npy").string()));
+    // The native file (from the same stats) runs to the same bits, and so does the native
+    // file made from the saved ONNX model.
+    const std::string eng = (t.path / "demo.eng").string(), eng2 = (t.path / "again.eng").string();
+    r = run_cli("quantize " + kDemo + kDemoFlags + "--observer percentile --stats-in " + stats +
+                " --format native -o " + eng);
+    CAPTURE(r.out);
+    REQUIRE(r.exit_code == 0);
+    CHECK(slurp(eng).rfind("ENGINEIR", 0) == 0);
+    REQUIRE(run_cli("quantize " + q + " --format native -o " + eng2).exit_code == 0);
+    for (const std::string& f : {eng, eng2}) {
+      auto native = run_cli("run " + f + " -i " + img + kDemoFlags + "--topk 1 -o " +
+                            (t.path / "c.npy").string());
+      CAPTURE(native.out);
+      REQUIRE(native.exit_code == 0);
+      CHECK(slurp((t.path / "a.npy").string()) == slurp((t.path / "c.npy").string()));
+    }
     // Never overwrite the input.
     auto same = run_cli("quantize " + kDemo + " --calib-noise 2 -o " + kDemo);
     CHECK(same.exit_code == 1);

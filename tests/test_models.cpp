@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -216,6 +217,24 @@ TEST_SUITE("models") {
       CHECK(same_top1 == 16);
       CHECK(max_err <= 0.02 * max_ref);  // a few quantization steps of the last layers
     }
+  }
+
+  TEST_CASE("QDQ models saved as native files give the in-memory model's outputs, bit for bit") {
+    const std::string dir = engine::test::test_data_dir();
+    if (dir.empty()) return;
+    const auto tmp = std::filesystem::temp_directory_path() / "engine_models_native.eng";
+    for (const std::string& name : kQdqModels) {
+      CAPTURE(name);
+      const Model m = Model::load(dir + "/models/fashion/" + name + ".onnx");
+      m.save_native(tmp.string());
+      const Model back = Model::load(tmp.string());
+      CHECK(back.is_quantized());
+      const Tensor x = read_npy(dir + "/models/fashion/reference/" + name + ".input16.npy");
+      const Tensor want = m.run({x})[0], got = back.run({x})[0];
+      REQUIRE(got.shape() == want.shape());
+      CHECK(std::memcmp(got.raw(), want.raw(), want.nbytes()) == 0);
+    }
+    std::filesystem::remove(tmp);
   }
 
   TEST_CASE("QDQ models: engine eval within 0.1 points of the QAT / ONNX Runtime accuracy") {

@@ -5,10 +5,17 @@
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <limits>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "engine/engine.h"
+#include "frontend/native.h"
 #include "frontend/onnx_writer.h"
 #include "model_builder.h"
 
@@ -311,6 +318,230 @@ TEST_CASE("quantize config: JSON overrides by name, op type and glob; errors nam
                        doctest::Contains("nope"), Error);
   CHECK_THROWS_WITH_AS(quant::apply_config_json("{", bad, "l.json"),
                        doctest::Contains("not valid JSON"), Error);
+}
+
+}  // namespace engine::test
+
+// ---- the native model file (frontend/native.h)
+
+namespace engine::test {
+namespace {
+
+// Splits a native file into its JSON header and data, lets `edit` change the header, and puts
+// the file back together (header size and data offset recomputed).
+std::string edit_native(const std::string& file, const std::function<void(nlohmann::json&)>& edit) {
+  uint64_t header_bytes = 0, data_offset = 0, data_bytes = 0;
+  std::memcpy(&header_bytes, file.data() + 16, 8);
+  std::memcpy(&data_offset, file.data() + 24, 8);
+  std::memcpy(&data_bytes, file.data() + 32, 8);
+  nlohmann::json h = nlohmann::json::parse(file.substr(40, header_bytes));
+  edit(h);
+  const std::string text = h.dump();
+  std::string out = file.substr(0, 40) + text;
+  const uint64_t new_offset = (out.size() + 63) / 64 * 64;
+  out.resize(new_offset, '\0');
+  out += file.substr(data_offset, data_bytes);
+  const uint64_t n = text.size();
+  std::memcpy(out.data() + 16, &n, 8);
+  std::memcpy(out.data() + 24, &new_offset, 8);
+  return out;
+}
+
+bool same_tensor(const Tensor& a, const Tensor& b) {
+  return a.dtype() == b.dtype() && a.shape() == b.shape() &&
+         std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
+}
+
+// Every value (name, type, shape, constant bytes, quantization parameters) and every node (op,
+// inputs, outputs, each attribute bit for bit) of two IRs.
+void check_same_ir(const Graph& a, const Graph& b) {
+  REQUIRE(a.values.size() == b.values.size());
+  for (size_t i = 0; i < a.values.size(); ++i) {
+    const Value &u = a.values[i], &v = b.values[i];
+    CAPTURE(u.name);
+    CHECK(u.name == v.name);
+    CHECK(u.dtype == v.dtype);
+    CHECK(u.has_shape == v.has_shape);
+    CHECK(u.shape == v.shape);
+    REQUIRE(u.constant.has_value() == v.constant.has_value());
+    if (u.constant) CHECK(same_tensor(*u.constant, *v.constant));
+    CHECK(u.quant.scale == v.quant.scale);
+    CHECK(u.quant.zero_point == v.quant.zero_point);
+    CHECK(u.quant.axis == v.quant.axis);
+    CHECK(u.quant.bits == v.quant.bits);
+  }
+  REQUIRE(a.nodes.size() == b.nodes.size());
+  for (size_t i = 0; i < a.nodes.size(); ++i) {
+    const Node &n = a.nodes[i], &m = b.nodes[i];
+    CAPTURE(n.name);
+    CHECK(n.op_type == m.op_type);
+    CHECK(n.domain == m.domain);
+    CHECK(n.inputs == m.inputs);
+    CHECK(n.outputs == m.outputs);
+    REQUIRE(n.attrs.all().size() == m.attrs.all().size());
+    for (const auto& [k, x] : n.attrs.all()) {
+      CAPTURE(k);
+      REQUIRE(m.attrs.has(k));
+      const AttrValue& y = m.attrs.all().at(k);
+      REQUIRE(x.index() == y.index());
+      if (const auto* t = std::get_if<Tensor>(&x))
+        CHECK(same_tensor(*t, std::get<Tensor>(y)));
+      else if (const auto* f = std::get_if<float>(&x))  // bits: NaN and inf too
+        CHECK(std::memcmp(f, &std::get<float>(y), 4) == 0);
+      else
+        CHECK(std::visit(
+            [&](const auto& xv) {
+              using T = std::decay_t<decltype(xv)>;
+              if constexpr (std::is_same_v<T, Tensor>)
+                return false;
+              else
+                return xv == std::get<T>(y);
+            },
+            x));
+    }
+  }
+  CHECK(a.inputs == b.inputs);
+  CHECK(a.outputs == b.outputs);
+}
+
+}  // namespace
+
+TEST_CASE("native: float attributes (inf included) and the whole IR survive the round trip") {
+  ModelBuilder b;
+  b.input("x", {-1, 4});
+  b.output("y");
+  ModelBuilder::attr_float(b.node("LeakyRelu", {"x"}, {"a"}, "leaky"), "alpha", 0.0123457f);
+  auto& hs = b.node("HardSigmoid", {"a"}, {"h"}, "hs");
+  ModelBuilder::attr_float(hs, "alpha", 1.0f / 3.0f);
+  ModelBuilder::attr_float(hs, "beta", 0.4999999f);
+  auto& e = b.node("Elu", {"h"}, {"y"}, "elu");
+  ModelBuilder::attr_float(e, "alpha", std::numeric_limits<float>::infinity());
+  const Model m = Model::load_from_memory(b.bytes());
+  const Model back = Model::load_from_memory(save_native_bytes(m.ir(), m.info()));
+  check_same_ir(m.ir(), back.ir());
+  CHECK(back.ir().nodes.at(0).attrs.get_float("alpha") == 0.0123457f);
+  const Model q = Model::load_from_memory(small_cnn()).quantize({}, batches(2, 2, 5));
+  check_same_ir(q.ir(), Model::load_from_memory(save_native_bytes(q.ir(), q.info())).ir());
+}
+
+TEST_CASE("native: FP32 and INT8 models reload from the file and run to the same bits") {
+  const Model fp32 = Model::load_from_memory(small_cnn());
+  quant::QuantConfig cfg;
+  const Model int8 = fp32.quantize(cfg, batches(4, 2, 100));
+  for (const std::string backend : {"onednn", "reference"}) {
+    CAPTURE(backend);
+    ModelOptions o;
+    o.backend = backend;
+    for (const Model* m : {&fp32, &int8}) {
+      const std::string path =
+          (std::filesystem::temp_directory_path() / "engine_native.eng").string();
+      m->save_native(path);
+      std::string before;
+      {
+        std::ifstream f(path, std::ios::binary);
+        before.assign(std::istreambuf_iterator<char>(f), {});
+      }
+      CHECK(before.rfind("ENGINEIR", 0) == 0);
+      const Model back = Model::load(path, o);
+      const Model mem = Model::load_from_memory(before, o);
+      CHECK(back.is_quantized() == m->is_quantized());
+      // The same IR: the same nodes in the same order, no pass ran again.
+      REQUIRE(back.ir().nodes.size() == m->ir().nodes.size());
+      for (size_t i = 0; i < back.ir().nodes.size(); ++i)
+        CHECK(back.ir().nodes[i].op_type == m->ir().nodes[i].op_type);
+      const Model same_backend = Model::load_from_memory(save_onnx_bytes(m->ir()), o);
+      for (uint64_t seed : {1u, 2u}) {
+        const Tensor x = random_tensor({3, 3, 8, 8}, seed);
+        const Tensor want = same_backend.run({x})[0];
+        const Tensor got = back.run({x})[0], got_mem = mem.run({x})[0];
+        REQUIRE(got.shape() == want.shape());
+        CHECK(std::memcmp(got.raw(), want.raw(), want.nbytes()) == 0);
+        CHECK(std::memcmp(got_mem.raw(), want.raw(), want.nbytes()) == 0);
+      }
+      // Running from the mapping never writes to the file.
+      std::ifstream f(path, std::ios::binary);
+      CHECK(std::string(std::istreambuf_iterator<char>(f), {}) == before);
+      std::filesystem::remove(path);
+    }
+  }
+}
+
+TEST_CASE("native: damaged and hostile files give errors naming the file") {
+  const Model m = Model::load_from_memory(small_cnn()).quantize({}, batches(2, 2, 7));
+  const std::string path =
+      (std::filesystem::temp_directory_path() / "engine_native_ok.eng").string();
+  m.save_native(path);
+  std::string good;
+  {
+    std::ifstream f(path, std::ios::binary);
+    good.assign(std::istreambuf_iterator<char>(f), {});
+  }
+  std::filesystem::remove(path);
+  using nlohmann::json;
+  auto first_const = [](json& h) -> json& {
+    for (json& v : h["values"])
+      if (v.contains("const")) return v["const"];
+    FAIL("no constant");
+    return h;
+  };
+  struct Case {
+    std::string name, bytes, message;
+  };
+  std::string version = good, truncated = good.substr(0, good.size() - 100);
+  version[8] = 2;
+  std::string past_end = good;
+  const uint64_t huge = uint64_t(1) << 40;
+  std::memcpy(past_end.data() + 32, &huge, 8);
+  const Case cases[] = {
+      {"version", version, "format version 2; this engine reads version 1"},
+      {"truncated", truncated, "does not fit the file"},
+      {"data past the end", past_end, "does not fit the file"},
+      {"header is not JSON", good.substr(0, 41) + "{" + good.substr(42), "malformed header"},
+      {"tensor offset", edit_native(good, [&](json& h) { first_const(h)["offset"] = 1 << 30; }),
+       "is outside the data section"},
+      {"unaligned offset", edit_native(good, [&](json& h) { first_const(h)["offset"] = 3; }),
+       "is outside the data section"},
+      {"bytes vs shape",
+       edit_native(good,
+                   [&](json& h) {
+                     first_const(h)["shape"] = {3, 5};
+                   }),
+       "bytes for shape"},
+      {"overflowing shape",
+       edit_native(good,
+                   [&](json& h) {
+                     first_const(h)["shape"] = {int64_t(1) << 40, int64_t(1) << 40};
+                   }),
+       "more elements than int64 can count"},
+      {"dtype", edit_native(good, [&](json& h) { first_const(h)["dtype"] = 99; }),
+       "unknown element type 99"},
+      {"value id", edit_native(good, [](json& h) { h["nodes"][0]["in"][0] = 100000; }),
+       "value id 100000 out of range"},
+      {"op", edit_native(good, [](json& h) { h["nodes"][0]["op"] = "Launch"; }),
+       "operator Launch is not supported"},
+      {"cycle",
+       edit_native(good,
+                   [](json& h) {
+                     auto& n = h["nodes"];
+                     n[0]["in"][0] = n[n.size() - 1]["out"][0];
+                   }),
+       "cycle"},
+      {"inputs", edit_native(good, [](json& h) { h["nodes"][0]["in"] = json::array(); }),
+       "inputs, expected"},
+      {"duplicate name",
+       edit_native(good, [](json& h) { h["values"][1]["name"] = h["values"][0]["name"]; }),
+       "is defined twice"},
+      {"missing field", edit_native(good, [](json& h) { h.erase("nodes"); }), "malformed header"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    CHECK_THROWS_WITH_AS(Model::load_from_memory(c.bytes), doctest::Contains(c.message.c_str()),
+                         Error);
+    const std::string p = (std::filesystem::temp_directory_path() / "bad_model.eng").string();
+    { std::ofstream(p, std::ios::binary) << c.bytes; }
+    CHECK_THROWS_WITH_AS(Model::load(p), doctest::Contains("bad_model.eng: "), Error);
+    std::filesystem::remove(p);
+  }
 }
 
 }  // namespace engine::test

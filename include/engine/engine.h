@@ -104,10 +104,15 @@ class Model {
   // Writes a quantized model as standard ONNX QDQ (opset 13) that other runtimes load
   // (frontend/qdq_export.h); written atomically.
   void save_qdq(const std::string& path) const;
+  // Writes the engine's native file (frontend/native.h, docs/NATIVE_FORMAT.md): the graph after
+  // every pass and quantization, loaded by load() without protobuf parsing or passes, its
+  // weights memory-mapped. Written atomically.
+  void save_native(const std::string& path) const;
 
  private:
   Model() = default;
   static Model from_graph(Graph g, ModelInfo info, const ModelOptions& opt);
+  static Model from_native(Graph g, ModelInfo info, const ModelOptions& opt);
   // A model with this one's info and options running g (already through the passes).
   Model with_graph(Graph g) const;
   // Sets ir_ to g and exec_ to g lowered for opt_.backend.
