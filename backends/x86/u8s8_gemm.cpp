@@ -100,7 +100,7 @@ ENGINE_TARGET_VNNI void micro_zmm(const TileRows& a, const int8_t* B, int32_t* C
 // The same tile requantized from the registers into y (columns c0.. of f, rows at y + r * ldy);
 // sum: the residual input of these outputs (kSum).
 #pragma GCC diagnostic push
-#ifndef __clang__  // a GCC-only warning
+#ifndef __clang__                                       // a GCC-only warning
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12's AVX-512 intrinsics
 #endif
 #pragma GCC diagnostic ignored "-Wuninitialized"
