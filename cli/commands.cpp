@@ -133,6 +133,15 @@ Commands::Commands(CLI::App& app) {
                    "memory-mapped; docs/NATIVE_FORMAT.md)")
       ->check(CLI::IsMember({"engine", "qdq", "native"}));
 
+  compile_cmd_ = app.add_subcommand(
+      "compile",
+      "Save the model after every pass (FP32, or INT8 with --int8) as a native .eng file that "
+      "loads without parsing or passes (docs/NATIVE_FORMAT.md)");
+  model_.add(compile_cmd_);
+  pre_.add(compile_cmd_);
+  quant_.add(compile_cmd_);
+  compile_cmd_->add_option("-o,--output", compile_out_, "Output file (.eng)")->required();
+
   inspect_cmd_ =
       app.add_subcommand("inspect", "Print the graph, shapes, parameters, FLOPs, memory");
   model_.add(inspect_cmd_);
@@ -153,6 +162,7 @@ Commands::Commands(CLI::App& app) {
 int Commands::run() {
   if (*run_cmd_) return run_run();
   if (*quantize_cmd_) return run_quantize();
+  if (*compile_cmd_) return run_compile();
   if (*eval_cmd_) return run_eval();
   if (*inspect_cmd_) return run_inspect();
   if (bench_->selected()) return bench_->run();
@@ -230,6 +240,17 @@ int Commands::run_quantize() {
     m.save(quant_out_);
   std::cout << "wrote " << quant_out_ << " (" << std::filesystem::file_size(quant_out_)
             << " bytes; FP32 model " << fp32.info().file_bytes << " bytes)\n";
+  return 0;
+}
+
+int Commands::run_compile() {
+  ENGINE_CHECK(compile_out_ != model_.model, "-o ", compile_out_,
+               " would overwrite the input model; choose another file");
+  const Model m = load_model();
+  m.save_native(compile_out_);
+  std::cout << "wrote " << compile_out_ << " (" << std::filesystem::file_size(compile_out_)
+            << " bytes, " << (m.is_quantized() ? "INT8" : "FP32") << ", " << m.ir().nodes.size()
+            << " nodes; source " << m.info().file_bytes << " bytes)\n";
   return 0;
 }
 

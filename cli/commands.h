@@ -45,6 +45,7 @@ class Commands {
   int run_eval();
   int run_inspect();
   int run_quantize();
+  int run_compile();
   // Loads the model; with --int8, quantizes it per the quantization flags.
   Model load_model(bool quiet = false);
 
@@ -52,6 +53,7 @@ class Commands {
   CLI::App* eval_cmd_ = nullptr;
   CLI::App* inspect_cmd_ = nullptr;
   CLI::App* quantize_cmd_ = nullptr;
+  CLI::App* compile_cmd_ = nullptr;
   std::shared_ptr<BenchCommand> bench_;  // `engine bench` (cli/bench.cpp)
   std::shared_ptr<DebugCommand> debug_;  // `engine debug` (cli/debug.cpp)
   ModelFlags model_;
@@ -80,6 +82,9 @@ class Commands {
 
   // quantize
   std::string quant_out_, quant_format_ = "engine";
+
+  // compile
+  std::string compile_out_;
 
   // inspect
   std::string after_;

@@ -378,6 +378,23 @@ TEST_SUITE("cli") {
       REQUIRE(native.exit_code == 0);
       CHECK(slurp((t.path / "a.npy").string()) == slurp((t.path / "c.npy").string()));
     }
+    // `compile`: FP32 as a native file runs like the ONNX model; with --int8 like --int8 runs.
+    const std::string fp = (t.path / "fp.eng").string(), i8 = (t.path / "i8.eng").string();
+    REQUIRE(run_cli("compile " + kDemo + " -o " + fp).exit_code == 0);
+    REQUIRE(run_cli("compile " + kDemo + kDemoFlags + "--int8 --observer percentile --stats-in " +
+                    stats + " -o " + i8)
+                .exit_code == 0);
+    auto out_of = [&](const std::string& model, const std::string& extra) {
+      const std::string o = (t.path / "o.npy").string();
+      const auto res = run_cli("run " + model + " -i " + img + kDemoFlags + extra + " -o " + o);
+      CAPTURE(res.out);
+      CHECK(res.exit_code == 0);
+      return slurp(o);
+    };
+    CHECK(out_of(fp, "") == out_of(kDemo, ""));
+    CHECK(out_of(i8, "") == slurp((t.path / "a.npy").string()));
+    CHECK(out_of(fp, "") != out_of(i8, ""));
+    CHECK(run_cli("compile " + kDemo + " -o " + kDemo).exit_code == 1);
     // Never overwrite the input.
     auto same = run_cli("quantize " + kDemo + " --calib-noise 2 -o " + kDemo);
     CHECK(same.exit_code == 1);
