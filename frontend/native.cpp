@@ -221,7 +221,8 @@ class Reader {
 
   AttrValue attr(const json& j, const std::string& what) const {
     ENGINE_CHECK(j.is_object() && j.size() == 1, what, ": malformed attribute");
-    const auto& [k, v] = *j.items().begin();
+    const std::string k = j.begin().key();
+    const json& v = j.begin().value();
     const size_t elements = v.is_array()    ? v.size()
                             : v.is_string() ? v.get_ref<const std::string&>().size()
                                             : 1;
@@ -291,8 +292,10 @@ class Reader {
                    " is not supported by this engine");
       for (const json& i : jn.at("in")) n.inputs.push_back(value_id(i, true, where));
       for (const json& o : jn.at("out")) n.outputs.push_back(value_id(o, false, where));
-      for (const auto& [k, a] : jn.at("attrs").items())
-        n.attrs.set(k, attr(a, where + " attribute '" + k + "'"));
+      const json& attrs = jn.at("attrs");
+      ENGINE_CHECK(attrs.is_object(), where, ": malformed attributes");
+      for (auto it = attrs.begin(); it != attrs.end(); ++it)
+        n.attrs.set(it.key(), attr(it.value(), where + " attribute '" + it.key() + "'"));
       check_node(*s, n, where);
       g.nodes.push_back(std::move(n));
     }

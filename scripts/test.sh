@@ -17,8 +17,10 @@ OMP_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/concurrency_test
 # the run.
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE=-O1 \
   -DENGINE_SANITIZE=address,undefined -DENGINE_WERROR=ON
-cmake --build build-asan -j2 --target engine_tests onnx_node_tests engine_cli fuzz_diff_random
+cmake --build build-asan -j2 --target engine_tests onnx_node_tests engine_cli fuzz_diff_standalone \
+  fuzz_loader_standalone
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 ENGINE_CLI="$PWD/build-asan/engine" build-asan/tests/engine_tests -tse=models
 build-asan/tests/onnx_node_tests --skips tests/onnx_node_skips.txt
-build-asan/tests/fuzz_diff_random --random 300 1 tests/fuzz/regressions/diff-*
+build-asan/tests/fuzz_diff_standalone --random 300 1 tests/fuzz/regressions/diff-*
+build-asan/tests/fuzz_loader_standalone tests/fuzz/regressions/loader-* tests/hostile/*.onnx
