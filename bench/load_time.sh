@@ -33,9 +33,9 @@ for m in "${models[@]}"; do
   if [ -n "$flags" ]; then  # FP32 source: quantize once, keep both forms
     onnx="$TMP/q.onnx"
     # shellcheck disable=SC2086
-    "$E" quantize "$src" $flags --stats-out "$TMP/s.json" -o "$onnx" >/dev/null
+    "$E" quantize "$src" $flags --stats-out "$TMP/s.json" -o "$onnx" >/dev/null 2>&1
   fi
-  "$E" quantize "$onnx" --format native -o "$TMP/m.eng" >/dev/null
+  "$E" quantize "$onnx" --format native -o "$TMP/m.eng" >/dev/null 2>&1
   : >"$TMP/a"; : >"$TMP/b"
   for _ in $(seq "$ROUNDS"); do
     run_once "$onnx" >>"$TMP/a"

@@ -88,7 +88,7 @@ bool is_plan_time_input(const Tensor& t) {
 }
 
 Plan build_plan(const Graph& g, const OpRegistry& reg, const std::vector<Dims>& input_shapes,
-                const std::vector<Tensor>& input_values, bool prepare) {
+                const std::vector<Tensor>& input_values, bool prepare, int64_t fold_limit) {
   Plan p;
   p.prepared = prepare;
   const size_t nv = g.values.size();
@@ -145,7 +145,10 @@ Plan build_plan(const Graph& g, const OpRegistry& reg, const std::vector<Dims>& 
         outputs_known = false;
     }
     if (outputs_known) continue;
-    if (all_known) {
+    bool small = true;
+    if (fold_limit >= 0)
+      for (const auto& out : ctx.outputs()) small = small && checked_numel(out.shape) <= fold_limit;
+    if (all_known && small) {
       std::vector<Tensor> outs = eval_node(reg, node, in_t);
       for (size_t o = 0; o < outs.size(); ++o)
         p.known[size_t(node.outputs[o])] = std::move(outs[o]);

@@ -51,8 +51,12 @@ bool batch_separable(const Graph& g, const Plan& p);
 // are shape-like: Reshape's shape, Slice's starts, Resize's scales), else an undefined Tensor.
 // prepare = false skips the kernels' prepare (packed weights, primitives): a plan for its shapes,
 // folded values and batch_separable only.
+// fold_limit >= 0: nodes with all inputs known are folded only when every output has at most
+// fold_limit elements; larger ones stay steps (for shape inference, which needs shape-like values
+// but not, say, every dequantized weight).
 Plan build_plan(const Graph& g, const OpRegistry& reg, const std::vector<Dims>& input_shapes,
-                const std::vector<Tensor>& input_values = {}, bool prepare = true);
+                const std::vector<Tensor>& input_values = {}, bool prepare = true,
+                int64_t fold_limit = -1);
 
 // Tiny shape-like graph inputs (<= 64 elements, int32 / int64 or rank <= 1: Reshape shapes,
 // Resize scales) are known when planning; the plan is cached per value.

@@ -144,7 +144,11 @@ std::optional<ShapeInfo> ShapeInfo::infer(const Graph& g, const OpRegistry& reg)
     in2.push_back(b);
   }
   try {
-    const Plan p1 = build_plan(g, reg, in1), p2 = build_plan(g, reg, in2);
+    // Shapes only, for a graph about to change: no kernel preparation (weight packing,
+    // primitives), and no folding of large constants (dequantized weights).
+    constexpr int64_t kFoldLimit = 4096;
+    const Plan p1 = build_plan(g, reg, in1, {}, false, kFoldLimit),
+               p2 = build_plan(g, reg, in2, {}, false, kFoldLimit);
     for (size_t v = 0; v < g.values.size(); ++v) {
       s.dtype_.push_back(p1.info[v].dtype == p2.info[v].dtype ? p1.info[v].dtype
                                                               : DType::Undefined);
