@@ -20,15 +20,10 @@ Model Model::from_graph(Graph g, ModelInfo info, const ModelOptions& opt) {
   PassOptions passes = opt.passes;
   passes.disabled.insert("lower-onednn");  // the lowering runs in set_graph
   run_passes(g, PassContext{engine_registry()}, passes);
-  Model m;
-  m.info_ = std::move(info);
-  m.opt_ = opt;
-  m.set_graph(std::move(g));
-  return m;
+  return from_ir(std::move(g), std::move(info), opt);
 }
 
-// A native file holds the graph after the passes: only the backend lowering runs.
-Model Model::from_native(Graph g, ModelInfo info, const ModelOptions& opt) {
+Model Model::from_ir(Graph g, ModelInfo info, const ModelOptions& opt) {
   Model m;
   m.info_ = std::move(info);
   m.opt_ = opt;
@@ -51,18 +46,21 @@ void Model::set_graph(Graph g) {
 }
 
 Model Model::load(const std::string& path, const ModelOptions& opt) {
-  ModelInfo info;
-  if (is_native_file(path))
-    return from_native(load_native(path, engine_registry(), opt.load, &info), std::move(info), opt);
+  ModelInfo info;  // filled by the loader before it is moved below
+  if (is_native_file(path)) {
+    Graph g = load_native(path, engine_registry(), opt.load, &info);
+    return from_ir(std::move(g), std::move(info), opt);
+  }
   Graph g = load_onnx(path, engine_registry(), opt.load, &info);
   return from_graph(std::move(g), std::move(info), opt);
 }
 
 Model Model::load_from_memory(const std::string& bytes, const ModelOptions& opt) {
   ModelInfo info;
-  if (is_native_bytes(bytes))
-    return from_native(load_native_bytes(bytes, engine_registry(), opt.load, &info),
-                       std::move(info), opt);
+  if (is_native_bytes(bytes)) {
+    Graph g = load_native_bytes(bytes, engine_registry(), opt.load, &info);
+    return from_ir(std::move(g), std::move(info), opt);
+  }
   Graph g = load_onnx_bytes(bytes, engine_registry(), opt.load, &info);
   return from_graph(std::move(g), std::move(info), opt);
 }
@@ -185,11 +183,7 @@ quant::StatsMap Model::calibrate(const BatchSource& source, const quant::StatsOp
 }
 
 Model Model::with_graph(Graph g) const {
-  Model m;
-  m.info_ = info_;
-  m.opt_ = opt_;
-  m.set_graph(std::move(g));
-  return m;
+  return from_ir(std::move(g), info_, opt_);
 }
 
 Model Model::equalize(quant::EqualizeReport* report) const {

@@ -145,10 +145,12 @@ Plan build_plan(const Graph& g, const OpRegistry& reg, const std::vector<Dims>& 
         outputs_known = false;
     }
     if (outputs_known) continue;
-    bool small = true;
-    if (fold_limit >= 0)
-      for (const auto& out : ctx.outputs()) small = small && checked_numel(out.shape) <= fold_limit;
-    if (all_known && small) {
+    auto small = [&] {
+      for (const auto& out : ctx.outputs())
+        if (checked_numel(out.shape) > fold_limit) return false;
+      return true;
+    };
+    if (all_known && (fold_limit < 0 || small())) {
       std::vector<Tensor> outs = eval_node(reg, node, in_t);
       for (size_t o = 0; o < outs.size(); ++o)
         p.known[size_t(node.outputs[o])] = std::move(outs[o]);

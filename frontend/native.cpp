@@ -201,7 +201,6 @@ class Reader {
     ENGINE_CHECK(dtype != DType::Undefined && dtype != DType::String, what,
                  ": unknown element type ", dt);
     Dims shape = j.at("shape").get<Dims>();
-    for (int64_t d : shape) ENGINE_CHECK(d >= 0, what, ": negative dimension ", d);
     int64_t numel = 0;
     try {
       numel = checked_numel(shape);

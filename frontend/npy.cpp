@@ -1,13 +1,13 @@
 #include "frontend/npy.h"
 
-#include <unistd.h>
-
 #include <bit>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <memory>
+
+#include "frontend/tensor_proto.h"
 
 namespace engine {
 
@@ -305,27 +305,11 @@ void write_npy(const std::string& path, const Tensor& t) {
   const uint32_t len = uint32_t(header.size());
   for (size_t i = 0; i < (v2 ? 4u : 2u); ++i) pre += char((len >> (8 * i)) & 0xff);
 
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) fail(path, ": cannot create ", tmp, ": ", std::strerror(errno));
-  bool ok = std::fwrite(pre.data(), 1, pre.size(), f) == pre.size() &&
-            std::fwrite(header.data(), 1, header.size(), f) == header.size() &&
-            (t.nbytes() == 0 || std::fwrite(t.raw(), 1, t.nbytes(), f) == t.nbytes()) &&
-            std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
-  int err = errno;
-  if (std::fclose(f) != 0 && ok) {
-    ok = false;
-    err = errno;
-  }
-  if (!ok) {
-    std::remove(tmp.c_str());
-    fail(path, ": writing ", tmp, " failed: ", std::strerror(err));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int rerr = errno;
-    std::remove(tmp.c_str());
-    fail(path, ": cannot rename ", tmp, " to it: ", std::strerror(rerr));
-  }
+  write_file_atomic(path, [&](std::ostream& os) {
+    os.write(pre.data(), std::streamsize(pre.size()));
+    os.write(header.data(), std::streamsize(header.size()));
+    os.write(static_cast<const char*>(t.raw()), std::streamsize(t.nbytes()));
+  });
 }
 
 bool is_npy_file(const std::string& path) {

@@ -1,8 +1,10 @@
 #include "frontend/tensor_proto.h"
 
+#include <fcntl.h>
 #include <onnx/onnx_pb.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -34,9 +36,14 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
 
 void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& write) {
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  auto give_up = [&](const std::string& why) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    fail(path, ": ", why);
+  };
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    ENGINE_CHECK(f, path, ": cannot open for writing");
+    if (!f) fail(path, ": cannot open ", tmp, " for writing: ", std::strerror(errno));
     try {
       write(f);
     } catch (...) {
@@ -45,19 +52,17 @@ void write_file_atomic(const std::string& path, const std::function<void(std::os
       fs::remove(tmp, ec);
       throw;
     }
-    f.flush();
-    if (!f) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      fail(path, ": write failed");
-    }
+    f.close();
+    if (!f) give_up("writing " + tmp + " failed");
   }
+  // On disk before the rename, so a crash leaves the old file or the whole new one.
+  const int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
+  const bool synced = fd >= 0 && ::fsync(fd) == 0;
+  if (fd >= 0) ::close(fd);
+  if (!synced) give_up("cannot flush " + tmp + " to disk: " + std::strerror(errno));
   std::error_code ec;
   fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    fail(path, ": cannot move the finished file into place");
-  }
+  if (ec) give_up("cannot move the finished file into place: " + ec.message());
 }
 
 namespace {

@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <iterator>
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -17,6 +16,7 @@
 #include "engine/engine.h"
 #include "frontend/native.h"
 #include "frontend/onnx_writer.h"
+#include "frontend/tensor_proto.h"
 #include "model_builder.h"
 
 namespace engine::test {
@@ -436,15 +436,14 @@ TEST_CASE("native: FP32 and INT8 models reload from the file and run to the same
       const std::string path =
           (std::filesystem::temp_directory_path() / "engine_native.eng").string();
       m->save_native(path);
-      std::string before;
-      {
-        std::ifstream f(path, std::ios::binary);
-        before.assign(std::istreambuf_iterator<char>(f), {});
-      }
+      const std::string before = read_file_bytes(path, size_t(1) << 30);
       CHECK(before.rfind("ENGINEIR", 0) == 0);
       const Model back = Model::load(path, o);
       const Model mem = Model::load_from_memory(before, o);
       CHECK(back.is_quantized() == m->is_quantized());
+      CHECK(back.info().producer == m->info().producer);
+      CHECK(back.info().opset == m->info().opset);
+      CHECK(back.info().file_bytes == before.size());
       // The same IR: the same nodes in the same order, no pass ran again.
       REQUIRE(back.ir().nodes.size() == m->ir().nodes.size());
       for (size_t i = 0; i < back.ir().nodes.size(); ++i)
@@ -459,8 +458,7 @@ TEST_CASE("native: FP32 and INT8 models reload from the file and run to the same
         CHECK(std::memcmp(got_mem.raw(), want.raw(), want.nbytes()) == 0);
       }
       // Running from the mapping never writes to the file.
-      std::ifstream f(path, std::ios::binary);
-      CHECK(std::string(std::istreambuf_iterator<char>(f), {}) == before);
+      CHECK(read_file_bytes(path, size_t(1) << 30) == before);
       std::filesystem::remove(path);
     }
   }
@@ -468,15 +466,7 @@ TEST_CASE("native: FP32 and INT8 models reload from the file and run to the same
 
 TEST_CASE("native: damaged and hostile files give errors naming the file") {
   const Model m = Model::load_from_memory(small_cnn()).quantize({}, batches(2, 2, 7));
-  const std::string path =
-      (std::filesystem::temp_directory_path() / "engine_native_ok.eng").string();
-  m.save_native(path);
-  std::string good;
-  {
-    std::ifstream f(path, std::ios::binary);
-    good.assign(std::istreambuf_iterator<char>(f), {});
-  }
-  std::filesystem::remove(path);
+  const std::string good = save_native_bytes(m.ir(), m.info());
   using nlohmann::json;
   auto first_const = [](json& h) -> json& {
     for (json& v : h["values"])

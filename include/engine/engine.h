@@ -112,7 +112,9 @@ class Model {
  private:
   Model() = default;
   static Model from_graph(Graph g, ModelInfo info, const ModelOptions& opt);
-  static Model from_native(Graph g, ModelInfo info, const ModelOptions& opt);
+  // g already through the passes (a native file, a quantized or equalized graph): only the
+  // backend lowering runs.
+  static Model from_ir(Graph g, ModelInfo info, const ModelOptions& opt);
   // A model with this one's info and options running g (already through the passes).
   Model with_graph(Graph g) const;
   // Sets ir_ to g and exec_ to g lowered for opt_.backend.
