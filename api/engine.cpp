@@ -18,7 +18,9 @@ static std::vector<IoInfo> io_infos(const Graph& g, const std::vector<int>& ids)
 
 Model Model::from_graph(Graph g, ModelInfo info, const ModelOptions& opt) {
   PassOptions passes = opt.passes;
-  passes.disabled.insert("lower-onednn");  // the lowering runs in set_graph
+  // The lowering and the fusion of the lowered graph run in set_graph.
+  passes.disabled.insert("lower-onednn");
+  passes.disabled.insert("fuse-qconv-qadd");
   run_passes(g, PassContext{engine_registry()}, passes);
   return from_ir(std::move(g), std::move(info), opt);
 }
@@ -35,10 +37,14 @@ void Model::set_graph(Graph g) {
   ENGINE_CHECK(opt_.backend == "onednn" || opt_.backend == "reference", "unknown backend '",
                opt_.backend, "' (expected onednn or reference)");
   const PassOptions& p = opt_.passes;
-  const bool lower = opt_.backend == "onednn" && !p.disabled.count("lower-onednn") &&
-                     (p.stop_after.empty() || p.stop_after == "lower-onednn");
+  const bool lower =
+      opt_.backend == "onednn" && !p.disabled.count("lower-onednn") &&
+      (p.stop_after.empty() || p.stop_after == "lower-onednn" || p.stop_after == "fuse-qconv-qadd");
+  const bool fuse_lowered = lower && p.stop_after != "lower-onednn" &&
+                            !p.disabled.count("fuse-qconv-qadd") && fuse_preset_level(p.fuse) >= 2;
   ir_ = std::make_shared<const Graph>(g);
   if (lower) run_pass(g, PassContext{engine_registry()}, "lower-onednn");
+  if (fuse_lowered) run_pass(g, PassContext{engine_registry()}, "fuse-qconv-qadd");
   exec_ =
       std::make_shared<Executor>(std::make_shared<const Graph>(std::move(g)), engine_registry());
   inputs_ = io_infos(graph(), graph().inputs);

@@ -19,6 +19,7 @@ std::unique_ptr<Pass> make_merge_reshapes_pass();
 // Lowering for the oneDNN backend (core/passes/lower_onednn.cpp); Model runs it apart from the
 // others, after quantization, so quantization always sees the plain-layout graph.
 std::unique_ptr<Pass> make_lower_onednn_pass();
+std::unique_ptr<Pass> make_fuse_qconv_qadd_pass();  // on the lowered graph
 
 const std::vector<std::unique_ptr<Pass>>& all_passes() {
   static const std::vector<std::unique_ptr<Pass>> passes = [] {
@@ -35,6 +36,7 @@ const std::vector<std::unique_ptr<Pass>>& all_passes() {
     v.push_back(make_merge_reshapes_pass());
     v.push_back(make_remove_dead_pass());
     v.push_back(make_lower_onednn_pass());
+    v.push_back(make_fuse_qconv_qadd_pass());
     return v;
   }();
   return passes;

@@ -97,32 +97,24 @@ void qbinary_kernel(KernelContext& kc, BinKind kind, bool alias) {
                             y.shape(), op);
           return;
         }
-        // Same shapes: blocks in parallel. Float Add: the two dequantized terms come from
-        // 256-entry tables (the same float products as dequantize_value), their sum is quantized
-        // with the SIMD QuantizeLinear (bit-exact with quantize_value).
-        float ta_f[256], tb_f[256];
-        for (int32_t v = 0; v < 256; ++v) {
-          ta_f[v] = q::dequantize_value(v + container_min(a.dtype()), as, za);
-          tb_f[v] = q::dequantize_value(v + container_min(b.dtype()), bs, zb);
-        }
+        // Same shapes: blocks in parallel (float Add: QAddFloat, bit-exact with op()).
         const TA* pa = a.data<TA>();
         const TB* pb = b.data<TB>();
         TY* py = y.data<TY>();
         constexpr int64_t kBlock = 4096;
         const int64_t n = y.numel(), blocks = (n + kBlock - 1) / kBlock;
         const bool table = kind == BinKind::Add && !fixed;
+        const QAddFloat add =
+            table ? QAddFloat(a.dtype(), as, za, b.dtype(), bs, zb, ys, zy, ra.lo, ra.hi, y.dtype())
+                  : QAddFloat();
 #pragma omp parallel for num_threads(std::max(1, kc.num_threads)) if (blocks > 1)
         for (int64_t blk = 0; blk < blocks; ++blk) {
           const int64_t i0 = blk * kBlock, i1 = std::min(n, i0 + kBlock);
-          if (!table) {
+          if (table)
+            add.run(reinterpret_cast<const uint8_t*>(pa + i0),
+                    reinterpret_cast<const uint8_t*>(pb + i0), i1 - i0, py + i0);
+          else
             for (int64_t i = i0; i < i1; ++i) py[i] = op(pa[i], pb[i]);
-            continue;
-          }
-          float real[kBlock];
-          for (int64_t i = i0; i < i1; ++i)
-            real[i - i0] = ta_f[int32_t(pa[i]) - container_min(a.dtype())] +
-                           tb_f[int32_t(pb[i]) - container_min(b.dtype())];
-          quantize_floats(real, i1 - i0, ys, zy, ra.lo, ra.hi, y.dtype(), py + i0);
         }
       });
     });

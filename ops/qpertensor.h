@@ -33,6 +33,39 @@ inline int32_t container_max(DType t) {
 void quantize_floats(const float* x, int64_t n, float scale, int32_t zp, int32_t qmin, int32_t qmax,
                      DType out, void* y);
 
+// Float-mode QAdd of same-shape tensors (the ONNX QLinearAdd formula):
+//   y[i] = quantize_value(dequantize_value(a[i], a_s, a_zp) + dequantize_value(b[i], b_s, b_zp),
+//                         y_s, y_zp, lo, hi)
+// with the two dequantized terms read from 256-entry tables indexed by the raw byte (the same
+// float products) and the sum quantized by quantize_floats. Used by QAdd / QLinearAdd and by
+// NhwcQConv's add after requantization, so both give the same bytes.
+struct QAddFloat {
+  float ta[256], tb[256];  // by raw byte: uint8 value, or int8 value + 256 for negatives
+  float ys = 1;
+  int32_t zy = 0, lo = 0, hi = 255;
+  DType yt = DType::U8;
+  QAddFloat() = default;
+  QAddFloat(DType at, float as, int32_t za, DType bt, float bs, int32_t zb, float ys_, int32_t zy_,
+            int32_t lo_, int32_t hi_, DType yt_)
+      : ys(ys_), zy(zy_), lo(lo_), hi(hi_), yt(yt_) {
+    for (int v = 0; v < 256; ++v) {
+      const auto value = [v](DType t) { return t == DType::U8 ? v : int32_t(int8_t(uint8_t(v))); };
+      ta[v] = quant::dequantize_value(value(at), as, za);
+      tb[v] = quant::dequantize_value(value(bt), bs, zb);
+    }
+  }
+  // n values of a, b (raw bytes of their types) into y (yt); y may be a itself.
+  void run(const uint8_t* a, const uint8_t* b, int64_t n, void* y) const {
+    constexpr int64_t kChunk = 1024;
+    float real[kChunk];
+    for (int64_t i0 = 0; i0 < n; i0 += kChunk) {
+      const int64_t m = std::min(kChunk, n - i0);
+      for (int64_t i = 0; i < m; ++i) real[i] = ta[a[i0 + i]] + tb[b[i0 + i]];
+      quantize_floats(real, m, ys, zy, lo, hi, yt, static_cast<uint8_t*>(y) + i0);
+    }
+  }
+};
+
 // Calls f(T{}) with T = uint8_t or int8_t.
 template <class F>
 auto dispatch_q8(DType t, F&& f) {

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <random>
 #include <set>
@@ -169,6 +170,60 @@ std::string qdq_cnn() {
   b.node("QuantizeLinear", {"fc", "out.s", "out.z"}, {"out.q"}, "out.Q");
   b.node("DequantizeLinear", {"out.q", "out.s", "out.z"}, {"y"}, "out.DQ");
   return b.bytes();
+}
+
+// x[N,C,H,H] -> Q/DQ -> conv kxk (pad k/2, per-channel weights, bias) -> [Relu] -> Q/DQ ->
+// Add(conv, residual) (or Add(residual, conv)) -> [Relu] -> Q/DQ -> y; the residual is the graph
+// input r[N,M,H,H] through its own Q/DQ and a max pool. `conv_also_out`: the conv's DQ output is a
+// graph output too (a second reader of the conv's integers). `group`: C for a depthwise conv (M ==
+// C).
+std::string qdq_conv_add(int C, int M, int H, int k, bool conv_first, bool relu,
+                         bool conv_also_out = false, int group = 1) {
+  QdqBuilder b;
+  b.input("x", {-1, C, H, H});
+  b.input("r", {-1, M, H, H});
+  b.output("y");
+  if (conv_also_out) b.output("act.dq");
+  const float sx = 0.02f;
+  const std::string x = b.qdq("x", "in", sx, 128);
+  // The residual: a 3x3 max pool on integers (an NHWC op that is no conv).
+  auto& mp = b.node("MaxPool", {b.qdq("r", "res", 0.03f, 120)}, {"rp"}, "res_pool");
+  ModelBuilder::attr_ints(mp, "kernel_shape", {3, 3});
+  ModelBuilder::attr_ints(mp, "pads", {1, 1, 1, 1});
+  const std::string r = b.qdq("rp", "resp", 0.03f, 120);
+  const std::vector<float> sw = channel_scales(M, 0.3f / float(C / group * k * k), 9);
+  std::vector<float> sb;
+  std::vector<int32_t> bias;
+  for (int m = 0; m < M; ++m) sb.push_back(sx * sw[size_t(m)]), bias.push_back(m * 37 % 200 - 100);
+  auto& conv = b.node(
+      "Conv",
+      {x, b.weight("conv", random_i8({M, C / group, k, k}, 10), sw), b.bias("conv", bias, sb)},
+      {"c"}, "conv");
+  ModelBuilder::attr_ints(conv, "pads", {k / 2, k / 2, k / 2, k / 2});
+  ModelBuilder::attr_int(conv, "group", group);
+  std::string c = "c";
+  if (relu) {
+    b.node("Relu", {"c"}, {"cr"}, "conv_relu");
+    c = "cr";
+  }
+  const std::string a = b.qdq(c, "act", 0.04f, relu ? 0 : 100);
+  b.node("Add", conv_first ? std::vector<std::string>{a, r} : std::vector<std::string>{r, a}, {"s"},
+         "add");
+  std::string sum = "s";
+  if (relu) {
+    b.node("Relu", {"s"}, {"sr"}, "add_relu");
+    sum = "sr";
+  }
+  b.init("out.s", Tensor::scalar<float>(0.05f));
+  b.init("out.z", Tensor::scalar<uint8_t>(90));
+  b.node("QuantizeLinear", {sum, "out.s", "out.z"}, {"out.q"}, "out.Q");
+  b.node("DequantizeLinear", {"out.q", "out.s", "out.z"}, {"y"}, "out.DQ");
+  return b.bytes();
+}
+
+bool same_bytes(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() && a.dtype() == b.dtype() &&
+         std::memcmp(a.raw(), b.raw(), size_t(a.nbytes())) == 0;
 }
 
 }  // namespace
@@ -359,6 +414,67 @@ TEST_CASE("QDQ export: import -> export -> import gives the same integers; no en
     CHECK(differing_share(want, reimported.run({x})[0], 0.03f, 0) == 0.0);
     CHECK(differing_share(want, simulated.run({x})[0], 0.03f, 0) == 0.0);
   }
+}
+
+TEST_CASE(
+    "fuse-qconv-qadd: the conv adds the residual after requantizing, same bytes as the two "
+    "nodes") {
+  struct Case {
+    int C, M, H, k;
+    bool conv_first, relu;
+  };
+  // 3x3 indirect conv; a 1x1 conv with 256 channels on 4x4 (few row blocks: the column panels are
+  // split between threads); odd sizes through im2col-free 3x3 with 24 channels.
+  for (const Case t : {Case{8, 8, 6, 3, true, true}, Case{16, 256, 4, 1, false, false},
+                       Case{4, 24, 9, 3, false, true}}) {
+    CAPTURE(t.M);
+    const std::string bytes = qdq_conv_add(t.C, t.M, t.H, t.k, t.conv_first, t.relu);
+    Model ref = load(bytes, true);  // reference kernels: QConv, then QAdd
+    Model fused = load(bytes, true, "onednn");
+    ModelOptions o;
+    o.backend = "onednn";
+    o.passes.disabled.insert("fuse-qconv-qadd");
+    Model unfused = Model::load_from_memory(bytes, o);
+    auto cf = op_counts(fused.graph()), cu = op_counts(unfused.graph());
+    CHECK(cf["QAdd"] == 0);
+    CHECK(cu["QAdd"] == 1);
+    for (const Node& n : fused.graph().nodes)
+      if (n.op_type == "NhwcQConv") {
+        REQUIRE(n.inputs.size() == 14);
+        CHECK(n.inputs[12] >= 0);
+        CHECK(n.attrs.get_int("add_out_min", 0) == (t.relu ? 90 : 0));  // Relu: the zero point
+      }
+    for (int batch : {1, 3})
+      for (int threads : {1, 2}) {
+        CAPTURE(batch);
+        CAPTURE(threads);
+        const Tensor x = random_tensor({batch, t.C, t.H, t.H}, 30 + uint64_t(batch), 1.0f);
+        const Tensor r = random_tensor({batch, t.M, t.H, t.H}, 40 + uint64_t(batch), 2.0f);
+        RunOptions ro;
+        ro.threads = threads;
+        const std::vector<Tensor> in{x, r};
+        const Tensor want = ref.run(in, ro)[0];
+        std::set<float> distinct(want.data<float>(), want.data<float>() + want.numel());
+        CHECK(distinct.size() >= 20);  // neither saturated nor constant
+        CHECK(same_bytes(want, fused.run(in, ro)[0]));
+        CHECK(same_bytes(want, unfused.run(in, ro)[0]));
+      }
+  }
+}
+
+TEST_CASE("fuse-qconv-qadd: what must not fuse") {
+  ModelOptions blocks;
+  blocks.backend = "onednn";
+  blocks.passes.fuse = "blocks";
+  auto qadds = [](const Model& m) { return op_counts(m.graph())["QAdd"]; };
+  // The conv's integers have a second reader (a graph output).
+  CHECK(qadds(load(qdq_conv_add(8, 8, 6, 3, true, false, true), true, "onednn")) == 1);
+  // A depthwise conv.
+  CHECK(qadds(load(qdq_conv_add(8, 8, 6, 3, true, false, false, 8), true, "onednn")) == 1);
+  // Fusion preset "blocks".
+  CHECK(qadds(Model::load_from_memory(qdq_conv_add(8, 8, 6, 3, true, false), blocks)) == 1);
+  // The fusing case itself (so the three above fail for their own reason).
+  CHECK(qadds(load(qdq_conv_add(8, 8, 6, 3, true, false), true, "onednn")) == 0);
 }
 
 }  // namespace engine::test

@@ -2,8 +2,15 @@
 // integer convolution on channels-last uint8 / int8 activations, bit-exact with the reference
 // QConv (ops/qconv.cpp) in both requantization modes. Inputs as QConv: x [N,H,W,C], x_scale,
 // x_zp, w [M,C/group,kH,kW] int8, w_scale, w_zp (all zero), y_scale, y_zp, [bias int32],
-// [sum [N,OH,OW,M], sum_scale, sum_zp]; output [N,OH,OW,M]. Attributes as QConv (requant,
-// scale_bits, out_min, out_max) plus the Conv ones. Every input but x and sum is a constant.
+// [sum [N,OH,OW,M], sum_scale, sum_zp], [add_y_scale, add_y_zp]; output [N,OH,OW,M]. Attributes
+// as QConv (requant, scale_bits, out_min, out_max) plus the Conv ones. Every input but x and sum
+// is a constant.
+// Without add_y_scale the sum is added before rounding (QConv's sum). With it (group 1 only; made
+// by the fuse-qconv-qadd pass from NhwcQConv -> QAdd / QLinearAdd in float mode) the conv output
+// is requantized to (y_scale, y_zp) first and then added to the sum as a float QAdd would
+// (QAddFloat: the same bytes as the two nodes), into (add_y_scale, add_y_zp) clamped to the
+// attributes add_out_min / add_out_max: each finished block of output rows is added while it is
+// still in cache, and the intermediate tensor never goes to memory.
 //
 // group == 1: the u8 x s8 GEMM of u8s8_gemm.h with one row per output pixel. The A rows are the
 // input pixels themselves for 1x1 / stride-1 / unpadded convs (uint8, C a multiple of 4); other
@@ -30,6 +37,7 @@
 #include "backends/x86/u8s8_gemm.h"
 #include "ops/conv_geom.h"
 #include "ops/qgemm_core.h"
+#include "ops/qpertensor.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
@@ -55,6 +63,17 @@ bool depthwise(const ConvGeom& g) {
   return g.group > 1 && g.group == g.C && g.M == g.C;
 }
 
+// Clamp range of the add after requantization: attributes add_out_min / add_out_max.
+std::pair<int32_t, int32_t> add_range(const Node& n, DType t) {
+  const int64_t cmin = container_min(t), cmax = container_max(t);
+  const int64_t lo = n.attrs.get_int("add_out_min", cmin),
+                hi = n.attrs.get_int("add_out_max", cmax);
+  ENGINE_CHECK(lo >= cmin && hi <= cmax && lo <= hi, kOp, " '", n.name,
+               "': attributes add_out_min=", lo, " / add_out_max=", hi, " must satisfy ", cmin,
+               " <= add_out_min <= add_out_max <= ", cmax, " for output type ", dtype_name(t));
+  return {int32_t(lo), int32_t(hi)};
+}
+
 void infer(InferContext& ctx) {
   ENGINE_CHECK(is_q8(ctx.dtype(0)), kOp, ": x must be uint8 or int8, got ",
                dtype_name(ctx.dtype(0)));
@@ -69,6 +88,13 @@ void infer(InferContext& ctx) {
     ENGINE_CHECK(ctx.shape(9) == y && is_q8(ctx.dtype(9)), kOp,
                  ": sum must be uint8/int8 with the output shape ", dims_str(y), ", got ",
                  dims_str(ctx.shape(9)));
+  if (ctx.has_input(12)) {
+    ENGINE_CHECK(g.group == 1 && ctx.has_input(9) && ctx.has_input(10), kOp,
+                 ": add_y_scale (an add after requantization) needs group 1 and a sum");
+    ENGINE_CHECK(ctx.has_input(13) && ctx.dtype(13) == ctx.dtype(7), kOp,
+                 ": add_y_zero_point must be given with the type of y_zero_point");
+    add_range(ctx.node(), ctx.dtype(7));
+  }
   ctx.set_output(0, ctx.dtype(7), y);
 }
 
@@ -92,7 +118,9 @@ struct State {
   std::vector<uint8_t> zrow;       // depthwise: an input row of zero points (x's type), for padding
   // Requantization: scalar (ChannelRequant) and per-channel SIMD lanes, padded by 16 channels.
   ChannelRequant rq;
-  bool has_sum = false;
+  bool has_sum = false;  // the sum is added before rounding
+  bool post = false;     // the sum is added after requantization (post_add)
+  qpt::QAddFloat post_add;
   std::vector<int32_t> off;
   ChannelLaneTables lanes;
 };
@@ -168,7 +196,17 @@ std::shared_ptr<const void> prepare(const InferContext& ctx) {
   const int32_t yzp = zero_points_of(&constant(ctx, 7, "y_zero_point"), 1, kOp, "y_zero_point")[0];
   const RequantAttrs ra = requant_attrs(n, yt, false);
   st->rq = ChannelRequant(ra, xs, ws, ys, yzp);
-  st->has_sum = ctx.has_input(9);
+  st->post = ctx.has_input(12);
+  st->has_sum = ctx.has_input(9) && !st->post;
+  if (st->post) {
+    const auto [lo, hi] = add_range(n, yt);
+    st->post_add =
+        qpt::QAddFloat(yt, ys, yzp, ctx.dtype(9),
+                       scales_of(constant(ctx, 10, "sum_scale"), 1, kOp, "sum_scale", true)[0],
+                       zero_points_of(single(11), 1, kOp, "sum_zero_point")[0],
+                       scales_of(constant(ctx, 12, "add_y_scale"), 1, kOp, "add_y_scale", true)[0],
+                       zero_points_of(single(13), 1, kOp, "add_y_zero_point")[0], lo, hi, yt);
+  }
   if (st->has_sum)
     st->rq.set_sum(scales_of(constant(ctx, 10, "sum_scale"), 1, kOp, "sum_scale", false)[0],
                    zero_points_of(single(11), 1, kOp, "sum_zero_point")[0], ys);
@@ -186,6 +224,14 @@ struct Writer {
   const uint8_t* sum;
   Q8Type yt, sumt;
   DType sdt;
+  const uint8_t* post_b = nullptr;  // the sum of an add after requantization (State::post)
+
+  // The add after requantization on pixels [p0, p0 + rows), channels [c0, c1), once written.
+  void post_add(int64_t p0, int64_t rows, int64_t c0, int64_t c1) const {
+    const int64_t M = st->g.M;
+    for (int64_t r = p0; r < p0 + rows; ++r)
+      st->post_add.run(y + r * M + c0, post_b + r * M + c0, c1 - c0, y + r * M + c0);
+  }
 
   void tile(int64_t pixel, int64_t rows, int64_t c0, const int32_t* acc, int64_t lda,
             int64_t n) const {
@@ -347,20 +393,19 @@ void run_gemm(const State& st, const U8s8Weights& w, const uint8_t* x, const Wri
     const FusedOutput* fused = fuse ? &f : nullptr;
     if (st.direct) {
       U8s8Gemm::run(w, x + r0 * g.C, g.C, rows, p0, p1, sink, &ctx, fused);
-      return;
-    }
-    if (st.indirect) {
+    } else if (st.indirect) {
       const int64_t taps = g.k[1] * g.k[2];
       thread_local std::vector<const uint8_t*> ind;
       if (ind.size() < size_t(rb * taps)) ind.resize(size_t(rb * taps));
       indirection(st, x, r0, rows, ind.data());
       U8s8Gemm::run_indirect(w, ind.data(), taps, rows, p0, p1, sink, &ctx, fused);
-      return;
+    } else {
+      thread_local std::vector<uint8_t> A;
+      if (A.size() < size_t(rb * Kp)) A.resize(size_t(rb * Kp));
+      im2col(st, x, r0, rows, A.data(), Kp);
+      U8s8Gemm::run(w, A.data(), Kp, rows, p0, p1, sink, &ctx, fused);
     }
-    thread_local std::vector<uint8_t> A;
-    if (A.size() < size_t(rb * Kp)) A.resize(size_t(rb * Kp));
-    im2col(st, x, r0, rows, A.data(), Kp);
-    U8s8Gemm::run(w, A.data(), Kp, rows, p0, p1, sink, &ctx, fused);
+    if (st.post) out.post_add(r0, rows, w.panel_begin(p0), w.panel_end(p1 - 1));
   };
   if (nt > 1 && (st.direct || st.indirect) && P <= nt * kLocalPixels && P >= 8 * nt * mr) {
     // Small layers (batch 1): thread t takes pixels [t P / nt, (t + 1) P / nt) (tile aligned),
@@ -580,12 +625,16 @@ void kernel(KernelContext& kc) {
   const IgemmIsa isa = igemm_isa();  // throws on a bad ENGINE_ISA here, outside parallel regions
   Writer out{st,       static_cast<uint8_t*>(Y.raw()), nullptr, q8type(Y.dtype()), Q8Type::None,
              DType::U8};
-  if (st->has_sum) {
+  if (st->has_sum || st->post) {
     const Tensor& S = kc.in(9);
     ENGINE_CHECK(S.shape() == Y.shape(), kOp, ": sum must have the output shape");
-    out.sum = static_cast<const uint8_t*>(S.raw());
-    out.sumt = q8type(S.dtype());
-    out.sdt = S.dtype();
+    if (st->post) {
+      out.post_b = static_cast<const uint8_t*>(S.raw());
+    } else {
+      out.sum = static_cast<const uint8_t*>(S.raw());
+      out.sumt = q8type(S.dtype());
+      out.sdt = S.dtype();
+    }
   }
   if (st->dw) {
     dispatch_q8(X.dtype(),
@@ -609,7 +658,7 @@ void register_x86_int8(OpRegistry& r) {
   s.op_type = "NhwcQConv";
   s.domain = "engine";
   s.min_inputs = 8;
-  s.max_inputs = 12;
+  s.max_inputs = 14;
   s.validate = [](const Node& n) {
     conv_validate_attrs(n);
     validate_requant_attrs(n);
