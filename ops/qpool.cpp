@@ -8,8 +8,9 @@
 //  count follows ONNX count_include_pad (taps inside the padded extent, or inside the input).
 //  fixed: apply_multiplier(acc, decompose_multiplier(M, scale_bits)) with M in double;
 //  float: apply_float_multiplier(acc, x_s / (y_s * count)) evaluated in float32.
-//  The com.microsoft ops always use float mode and the full output range, and support only
-//  channels_last = 0 (NCHW).
+//  The com.microsoft ops always use float mode and the full output range. The global pools also
+//  take channels_last = 1 (X [N, spatial..., C] -> Y [N, 1..., C]; the lowering uses it on NHWC
+//  values); the windowed ones only channels_last = 0 (NCHW).
 #include <algorithm>
 #include <limits>
 #include <string>
@@ -31,8 +32,11 @@ constexpr int64_t kMaxTaps = std::numeric_limits<int32_t>::max() / 255;
 void validate_qpool(const Node& node, bool global) {
   validate_requant_attrs(node);
   const int64_t cl = node.attrs.get_int("channels_last", 0);
-  ENGINE_CHECK(cl == 0, "attribute channels_last=", cl,
-               " is not supported: only channels_last=0 (NCHW input) is implemented");
+  if (global)
+    ENGINE_CHECK(cl == 0 || cl == 1, "attribute channels_last=", cl, " must be 0 or 1");
+  else
+    ENGINE_CHECK(cl == 0, "attribute channels_last=", cl,
+                 " is not supported: only channels_last=0 (NCHW input) is implemented");
   if (!global) validate_pool_attrs(node, PoolKind::Avg);
 }
 
@@ -84,6 +88,25 @@ void qavgpool_kernel(const PoolGeom& g, const TX* x, TY* y, bool count_include_p
     const int64_t n = count_include_pad ? w.padded : w.valid;
     // A window entirely inside the padding (count 0) has nothing to average: y = y_zp.
     y[t] = TY(n > 0 ? p.for_count(n)(acc) : std::clamp(p.zy, p.ra.lo, p.ra.hi));
+  }
+}
+
+// Channels last: x [N, n pixels, C]; the same int32 sums, accumulated over a row of channels.
+template <class TX, class TY>
+void qglobal_kernel_nhwc(const TX* x, TY* y, int64_t N, int64_t n, int64_t C,
+                         const QPoolParams& p) {
+  const Requantizer rq = p.for_count(n);
+  constexpr int64_t kCols = 256;  // channels per work item
+  const int64_t col_blocks = (C + kCols - 1) / kCols;
+#pragma omp parallel for schedule(static) if (N * col_blocks > 1)
+  for (int64_t it = 0; it < N * col_blocks; ++it) {
+    const int64_t b = it / col_blocks, c0 = it % col_blocks * kCols, m = std::min(kCols, C - c0);
+    int32_t acc[kCols] = {};
+    for (int64_t i = 0; i < n; ++i) {
+      const TX* xp = x + (b * n + i) * C + c0;
+      for (int64_t c = 0; c < m; ++c) acc[c] += int32_t(xp[c]);
+    }
+    for (int64_t c = 0; c < m; ++c) y[b * C + c0 + c] = TY(rq(acc[c] - int32_t(n) * p.zx));
   }
 }
 
@@ -142,11 +165,12 @@ void add_qglobal_avgpool(OpRegistry& r, const char* op, const char* domain, bool
   s.infer = [alias](InferContext& ctx) {
     const DType out = infer_qparams(ctx, alias);
     const Dims& x = ctx.shape(0);
-    ENGINE_CHECK(x.size() >= 3, "input X must have rank >= 3 (N, C, spatial...), got shape ",
-                 dims_str(x));
+    const bool cl = ctx.node().attrs.get_int("channels_last", 0) == 1;
+    ENGINE_CHECK(x.size() >= 3, "input X must have rank >= 3 (",
+                 cl ? "N, spatial..., C" : "N, C, spatial...", "), got shape ", dims_str(x));
     Dims y = x;
     int64_t n = 1;
-    for (size_t i = 2; i < x.size(); ++i) {
+    for (size_t i = cl ? 1 : 2; i < x.size() - (cl ? 1 : 0); ++i) {
       ENGINE_CHECK(x[i] >= 1, "spatial dims of X must be >= 1, got shape ", dims_str(x));
       n = std::min(n * x[i], kMaxTaps + 1);
       y[i] = 1;
@@ -158,7 +182,8 @@ void add_qglobal_avgpool(OpRegistry& r, const char* op, const char* domain, bool
   s.kernel = [alias](KernelContext& kc) {
     const Tensor& x = kc.in(0);
     Tensor& y = kc.out(0);
-    const int64_t planes = x.dim(0) * x.dim(1);
+    const bool cl = kc.attrs().get_int("channels_last", 0) == 1;
+    const int64_t C = cl ? x.dim(x.rank() - 1) : x.dim(1), planes = x.dim(0) * C;
     if (planes == 0) return;
     const int64_t n = x.numel() / planes;
     const QPoolParams p = qpool_params(kc, alias);
@@ -166,7 +191,10 @@ void add_qglobal_avgpool(OpRegistry& r, const char* op, const char* domain, bool
       using TX = decltype(tx);
       dispatch_q8(y.dtype(), [&](auto ty) {
         using TY = decltype(ty);
-        qglobal_kernel<TX, TY>(x.data<TX>(), y.data<TY>(), planes, n, p);
+        if (cl)
+          qglobal_kernel_nhwc<TX, TY>(x.data<TX>(), y.data<TY>(), x.dim(0), n, C, p);
+        else
+          qglobal_kernel<TX, TY>(x.data<TX>(), y.data<TY>(), planes, n, p);
       });
     });
   };

@@ -259,6 +259,28 @@ TEST_SUITE("models") {
   // 'all') gives 83.2 / 81.1 % and, for mobilenetv2, logits identical to the engine's on the first
   // 64 images (bench/ORT comparison, 2026-11-23): the README's figures used other decoding or
   // resizing. The checks use ORT's figures on the same tensors.
+  TEST_CASE("QLinear* mobilenetv2: channels-last from input to pool, adds fused, same bytes") {
+    const std::string dir = engine::test::test_data_dir();
+    if (dir.empty()) return;
+    const std::string path = dir + "/imagenet/models/mobilenetv2-12-int8.onnx";
+    ModelOptions o;
+    o.backend = "reference";
+    Model fast = Model::load(path), ref = Model::load(path, o);
+    std::map<std::string, int> ops;
+    for (const Node& n : fast.graph().nodes) ops[n.op_type]++;
+    CAPTURE(ops);
+    // The input, the pooled [N,1,1,1280] and the feature map read by Shape (folded at plan time).
+    CHECK(ops["Transpose"] <= 3);
+    CHECK(ops["QLinearMatMul"] == 0);  // the classifier runs as a 1x1 NhwcQConv
+    CHECK(ops["QLinearAdd"] == 1);     // 10 residual adds fused; the classifier's bias add stays
+    CHECK(ops["NhwcQConv"] == 53);
+    Tensor x(DType::F32, {2, 3, 224, 224});
+    for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = float(i % 255) / 64.0f - 2.0f;
+    const Tensor a = fast.run({x})[0], b = ref.run({x})[0];
+    REQUIRE(a.shape() == b.shape());
+    CHECK(std::memcmp(a.raw(), b.raw(), size_t(a.nbytes())) == 0);
+  }
+
   TEST_CASE("QLinear* ImageNet models: top-1 as ONNX Runtime on the same preprocessed images") {
     const std::string dir = engine::test::test_data_dir();
     if (dir.empty()) return;

@@ -299,6 +299,44 @@ TEST_CASE("QGemm lowers to a 1x1 NhwcQConv: same integers (u8/s8 inputs, transB,
   }
 }
 
+TEST_CASE("QLinearMatMul lowers to a 1x1 NhwcQConv: same integers (per-column scales)") {
+  std::mt19937 rng(6);
+  for (const auto& [K, N] : {std::pair<int64_t, int64_t>{37, 5}, {1280, 1000}, {64, 130}}) {
+    CAPTURE(K);
+    ModelBuilder mb;
+    mb.input("x", {-1, K});
+    mb.init("xs", Tensor::scalar<float>(0.02f));
+    mb.init("xz", Tensor::scalar<uint8_t>(130));
+    Tensor b(DType::I8, {K, N});
+    std::uniform_int_distribution<int> u(-127, 127);
+    for (int64_t i = 0; i < b.numel(); ++i) b.data<int8_t>()[i] = int8_t(u(rng));
+    mb.init("B", b);
+    std::vector<float> bs;
+    for (int64_t j = 0; j < N; ++j) bs.push_back(0.4f / float(K) * float(1 + j % 7));
+    mb.init("bs", Tensor::from_vector<float>({N}, bs));
+    mb.init("bz", Tensor(DType::I8, {N}));
+    mb.init("ys", Tensor::scalar<float>(0.05f));
+    mb.init("yz", Tensor::scalar<uint8_t>(100));
+    mb.node("QuantizeLinear", {"x", "xs", "xz"}, {"xq"}, "q");
+    mb.node("QLinearMatMul", {"xq", "xs", "xz", "B", "bs", "bz", "ys", "yz"}, {"yq"}, "mm");
+    mb.node("DequantizeLinear", {"yq", "ys", "yz"}, {"y"}, "dq");
+    mb.output("y");
+    Model fast = load(mb, "onednn"), ref = load(mb, "reference");
+    CHECK(op_counts(fast.graph())["QLinearMatMul"] == 0);
+    CHECK(op_counts(fast.graph())["NhwcQConv"] == 1);
+    CHECK(op_counts(ref.graph())["QLinearMatMul"] == 1);
+    for (int64_t batch : {1, 4}) {
+      const Tensor x = rand_tensor({batch, K}, rng, -2.5f, 2.5f);
+      const Tensor a = fast.run({x})[0], c = ref.run({x})[0];
+      REQUIRE(a.shape() == c.shape());
+      CHECK(std::memcmp(a.raw(), c.raw(), size_t(a.nbytes())) == 0);
+      int distinct = 0;  // not saturated
+      for (int64_t i = 1; i < c.numel(); ++i) distinct += c.data<float>()[i] != c.data<float>()[0];
+      CHECK(distinct > c.numel() / 2);
+    }
+  }
+}
+
 TEST_CASE("one oneDNN model runs on several threads at once with single-thread bits") {
   std::mt19937 rng(21);
   ModelBuilder mb;

@@ -508,7 +508,7 @@ TEST_CASE("QLinearAveragePool is float mode; channels_last=1 is rejected") {
       error_of([&] { run_node(reg(), spec("QLinearAveragePool", "com.microsoft", a), in); }),
       "channels_last"));
   Attributes g;
-  g.set("channels_last", int64_t(1));
+  g.set("channels_last", int64_t(2));  // the global pools take 0 or 1
   CHECK(contains(
       error_of([&] { run_node(reg(), spec("QLinearGlobalAveragePool", "com.microsoft", g), in); }),
       "channels_last"));
@@ -540,6 +540,36 @@ TEST_CASE("QGlobalAveragePool / QLinearGlobalAveragePool vs naive") {
         CHECK(val(y, c) == want);
       }
     }
+}
+
+TEST_CASE("QGlobalAveragePool / QLinearGlobalAveragePool with channels_last = 1: the NCHW sums") {
+  // x [N,C,H,W] (checked against naive sums above) and its NHWC transpose give the same bytes;
+  // C = 300 spans two channel blocks of the NHWC kernel.
+  std::mt19937 rng(19);
+  Attributes to_nhwc;
+  to_nhwc.set("perm", std::vector<int64_t>{0, 2, 3, 1});
+  for (DType t : {DType::U8, DType::I8})
+    for (const char* mode : {"fixed", "float", "ms"})
+      for (const Dims& shape : {Dims{2, 5, 3, 7}, Dims{3, 300, 4, 4}, Dims{1, 16, 1, 1}}) {
+        CAPTURE(mode);
+        CAPTURE(engine::dims_str(shape));
+        const bool ms = std::string(mode) == "ms";
+        const Tensor x = rand_q(rng, t, shape);
+        const Tensor xt = run_node(reg(), spec("Transpose", "", to_nhwc), {x})[0];
+        const int32_t zx = t == DType::U8 ? 200 : -100, zy = t == DType::U8 ? 7 : 3;
+        const std::vector<Tensor> in = {x, sc(0.03f), zp(t, zx), sc(0.013f), zp(t, zy)};
+        std::vector<Tensor> in_t = in;
+        in_t[0] = xt;
+        const char* op = ms ? "QLinearGlobalAveragePool" : "QGlobalAveragePool";
+        const char* domain = ms ? "com.microsoft" : "engine";
+        Attributes a = ms ? Attributes() : requant_attrs(mode, 31, qmin(t) + 10);
+        const Tensor want = run_node(reg(), spec(op, domain, a), in)[0];
+        a.set("channels_last", int64_t(1));
+        const Tensor got = run_node(reg(), spec(op, domain, a), in_t)[0];
+        REQUIRE(got.shape() == Dims{shape[0], 1, 1, shape[1]});
+        REQUIRE(want.numel() == got.numel());
+        for (int64_t i = 0; i < want.numel(); ++i) CHECK(val(got, i) == val(want, i));
+      }
 }
 
 TEST_CASE("MaxPool and GlobalMaxPool on uint8 / int8 vs naive") {

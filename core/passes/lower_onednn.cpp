@@ -9,10 +9,11 @@
 //
 // Integer graphs (made by the quantization pass or imported): QConv / QLinearConv with constant
 // int8 weights without zero points, group 1 or depthwise, become NhwcQConv (backends/x86, the
-// same integers as QConv); QGemm with constant int8 weights without zero points becomes a 1x1
-// NhwcQConv between two Reshapes (a viewed as [M,1,1,K]); uint8 / int8 MaxPool and GlobalMaxPool
-// become the NHWC max pools; per-tensor QuantizeLinear / DequantizeLinear, QAdd and integer Relu /
-// Clip follow NHWC inputs.
+// same integers as QConv); QGemm / QLinearMatMul with constant int8 weights without zero points
+// becomes a 1x1 NhwcQConv between two Reshapes (a viewed as [M,1,1,K]); uint8 / int8 MaxPool and
+// GlobalMaxPool become the NHWC max pools; per-tensor QuantizeLinear / DequantizeLinear, QAdd /
+// QLinearAdd and integer Relu / Clip follow NHWC inputs, and QGlobalAveragePool /
+// QLinearGlobalAveragePool read them with channels_last = 1.
 //
 // Not lowered (they stay on the reference kernels): 1-D / 3-D convs, ConvTranspose, pools with
 // ceil_mode, dilation or an Indices output, convs whose weights or bias are not constants, and
@@ -85,10 +86,13 @@ bool lowerable_qconv(const Graph& g, const ShapeInfo& s, const Node& n) {
   return group == 1 || (W.dim(1) == 1 && group == W.dim(0));
 }
 
-// QGemm with a 2-D uint8/int8 a and constant int8 b without zero points (constant scales, zero
-// points and bias): runs as a 1x1 NhwcQConv on a viewed as [M,1,1,K] (same integers).
+// QGemm (or ONNX QLinearMatMul: the same inputs, no bias, float requantization) with a 2-D
+// uint8/int8 a and constant int8 b without zero points (constant scales, zero points and bias):
+// runs as a 1x1 NhwcQConv on a viewed as [M,1,1,K] (same integers).
 bool lowerable_qgemm(const Graph& g, const ShapeInfo& s, const Node& n) {
-  if (!is_engine_op(n, "QGemm") || n.outputs.size() != 1 || n.inputs.size() < 8) return false;
+  const bool matmul = is_op(n, "QLinearMatMul");
+  if ((!is_engine_op(n, "QGemm") && !matmul) || n.outputs.size() != 1 || n.inputs.size() < 8)
+    return false;
   const int a = n.inputs[0], b = n.inputs[3];
   if (a < 0 || s.rank(a) != 2 || !is_q8(s.dtype(a)) || n.attrs.get_int("transA", 0) != 0)
     return false;
@@ -162,6 +166,16 @@ bool layout_free_unary(const Graph& g, const Node& n) {
   return false;
 }
 
+// QGlobalAveragePool / QLinearGlobalAveragePool on a rank-4 integer input: runs on the NHWC form
+// of its input when there is one (attribute channels_last = 1; the output [N,1,1,C] goes back to
+// NCHW in one small Transpose instead of the whole feature map).
+bool channels_last_qpool(const Graph& g, const ShapeInfo& s, const Node& n) {
+  const bool pool = is_engine_op(n, "QGlobalAveragePool") ||
+                    (n.domain == "com.microsoft" && n.op_type == "QLinearGlobalAveragePool");
+  return pool && n.outputs.size() == 1 && is_rank4_q8(s, n.inputs[0]) &&
+         n.attrs.get_int("channels_last", 0) == 0 && scalar_constants(g, n, 1, n.inputs.size());
+}
+
 bool layout_free_float_binary(const ShapeInfo& s, const Node& n) {
   if (!n.domain.empty() || n.inputs.size() != 2) return false;
   if (n.op_type != "Add" && n.op_type != "Mul" && n.op_type != "Sub" && n.op_type != "Div" &&
@@ -170,12 +184,14 @@ bool layout_free_float_binary(const ShapeInfo& s, const Node& n) {
   return is_rank4_f32(s, n.inputs[0]) && s.same_shape(n.inputs[0], n.inputs[1]);
 }
 
-// The data inputs of a layout-free binary op: Add, Mul, ... (0, 1) or QAdd (0, 3; the others are
-// per-tensor parameters), or nothing.
+// The data inputs of a layout-free binary op: Add, Mul, ... (0, 1) or QAdd / QLinearAdd (0, 3; the
+// others are per-tensor parameters), or nothing.
 std::optional<std::pair<size_t, size_t>> layout_free_binary(const Graph& g, const ShapeInfo& s,
                                                             const Node& n) {
-  if (is_engine_op(n, "QAdd") && n.inputs.size() == 8 && scalar_constants(g, n, 1, 3) &&
-      scalar_constants(g, n, 4, 8) && is_rank4_q8(s, n.inputs[0]) &&
+  const bool qadd =
+      is_engine_op(n, "QAdd") || (n.domain == "com.microsoft" && n.op_type == "QLinearAdd");
+  if (qadd && n.inputs.size() >= 7 && scalar_constants(g, n, 1, 3) &&
+      scalar_constants(g, n, 4, n.inputs.size()) && is_rank4_q8(s, n.inputs[0]) &&
       s.same_shape(n.inputs[0], n.inputs[3]))
     return std::make_pair(size_t(0), size_t(3));
   if (layout_free_float_binary(s, n)) return std::make_pair(size_t(0), size_t(1));
@@ -257,6 +273,13 @@ class LowerOnednnPass : public Pass {
         emit_nhwc(std::move(l));
         continue;
       }
+      if (channels_last_qpool(g, s, n) && nhwc[size_t(n.inputs[0])] >= 0) {
+        Node l = n;
+        l.inputs[0] = nhwc[size_t(n.inputs[0])];
+        l.attrs.set("channels_last", int64_t(1));
+        emit_nhwc(std::move(l));
+        continue;
+      }
       const bool unary =
           layout_free_unary(g, n) && is_rank4(s, n.inputs[0]) && nhwc[size_t(n.inputs[0])] >= 0;
       const auto binary = layout_free_binary(g, s, n);
@@ -310,6 +333,7 @@ class LowerOnednnPass : public Pass {
     conv.opset = 1;
     conv.attrs.erase("transB");
     conv.attrs.erase("transA");
+    if (is_op(n, "QLinearMatMul")) conv.attrs.set("requant", std::string("float"));
     conv.inputs[0] = x4;
     conv.inputs[3] = add_constant(g, n.name + "_weight_1x1", std::move(w));
     conv.outputs = {y4};
