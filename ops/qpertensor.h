@@ -36,18 +36,28 @@ void quantize_floats(const float* x, int64_t n, float scale, int32_t zp, int32_t
 // Float-mode QAdd of same-shape tensors (the ONNX QLinearAdd formula):
 //   y[i] = quantize_value(dequantize_value(a[i], a_s, a_zp) + dequantize_value(b[i], b_s, b_zp),
 //                         y_s, y_zp, lo, hi)
-// with the two dequantized terms read from 256-entry tables indexed by the raw byte (the same
-// float products) and the sum quantized by quantize_floats. Used by QAdd / QLinearAdd and by
-// NhwcQConv's add after requantization, so both give the same bytes.
+// Used by QAdd / QLinearAdd and by NhwcQConv's add after requantization, so both give the same
+// bytes. run(): AVX2 where the integer kernels' ISA level allows it (ops/quantize_linear.cpp: the
+// same float products, sum and quantization in registers), else run_tables.
 struct QAddFloat {
-  float ta[256], tb[256];  // by raw byte: uint8 value, or int8 value + 256 for negatives
-  float ys = 1;
-  int32_t zy = 0, lo = 0, hi = 255;
-  DType yt = DType::U8;
+  float ta[256], tb[256];  // dequantized values by raw byte (uint8 value, or int8 value + 256)
+  DType at = DType::U8, bt = DType::U8, yt = DType::U8;
+  float as = 1, bs = 1, ys = 1;
+  int32_t za = 0, zb = 0, zy = 0, lo = 0, hi = 255;
   QAddFloat() = default;
-  QAddFloat(DType at, float as, int32_t za, DType bt, float bs, int32_t zb, float ys_, int32_t zy_,
-            int32_t lo_, int32_t hi_, DType yt_)
-      : ys(ys_), zy(zy_), lo(lo_), hi(hi_), yt(yt_) {
+  QAddFloat(DType at_, float as_, int32_t za_, DType bt_, float bs_, int32_t zb_, float ys_,
+            int32_t zy_, int32_t lo_, int32_t hi_, DType yt_)
+      : at(at_),
+        bt(bt_),
+        yt(yt_),
+        as(as_),
+        bs(bs_),
+        ys(ys_),
+        za(za_),
+        zb(zb_),
+        zy(zy_),
+        lo(lo_),
+        hi(hi_) {
     for (int v = 0; v < 256; ++v) {
       const auto value = [v](DType t) { return t == DType::U8 ? v : int32_t(int8_t(uint8_t(v))); };
       ta[v] = quant::dequantize_value(value(at), as, za);
@@ -55,7 +65,9 @@ struct QAddFloat {
     }
   }
   // n values of a, b (raw bytes of their types) into y (yt); y may be a itself.
-  void run(const uint8_t* a, const uint8_t* b, int64_t n, void* y) const {
+  void run(const uint8_t* a, const uint8_t* b, int64_t n, void* y) const;
+  // The portable form: the two terms from the tables, the sum quantized by quantize_floats.
+  void run_tables(const uint8_t* a, const uint8_t* b, int64_t n, void* y) const {
     constexpr int64_t kChunk = 1024;
     float real[kChunk];
     for (int64_t i0 = 0; i0 < n; i0 += kChunk) {

@@ -97,24 +97,62 @@ void quantize_scalar(const float* x, int64_t n, float scale, int32_t zp, int32_t
 }
 
 #if defined(__GNUC__) && defined(__x86_64__)
-template <class TY>
-__attribute__((target("avx2"))) void quantize_avx2(const float* x, int64_t n, float scale,
-                                                   int32_t zp, int32_t qmin, int32_t qmax, TY* y) {
-  const __m256 s = _mm256_set1_ps(scale), lo = _mm256_set1_ps(float(qmin) - float(zp));
-  const __m256 hi = _mm256_set1_ps(float(qmax) - float(zp));
-  const __m256i z = _mm256_set1_epi32(zp);
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    __m256 v = _mm256_div_ps(_mm256_loadu_ps(x + i), s);
+// quantize_value on 8 lanes; the 8 result bytes are the low half.
+struct Quantize8 {
+  __m256 s, lo, hi;
+  __m256i z;
+  __attribute__((target("avx2"))) Quantize8(float scale, int32_t zp, int32_t qmin, int32_t qmax)
+      : s(_mm256_set1_ps(scale)),
+        lo(_mm256_set1_ps(float(qmin) - float(zp))),
+        hi(_mm256_set1_ps(float(qmax) - float(zp))),
+        z(_mm256_set1_epi32(zp)) {}
+  template <class TY>
+  __attribute__((target("avx2"), always_inline)) inline __m128i operator()(__m256 x) const {
+    __m256 v = _mm256_div_ps(x, s);
     v = _mm256_andnot_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q), v);  // NaN -> 0 (the zero point)
     v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
     const __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(v), z);  // ties to even (MXCSR)
     const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
-    const __m128i b = sizeof(TY) == 1 && std::is_same_v<TY, uint8_t> ? _mm_packus_epi16(w, w)
-                                                                     : _mm_packs_epi16(w, w);
-    _mm_storel_epi64(reinterpret_cast<__m128i*>(y + i), b);
+    return std::is_same_v<TY, uint8_t> ? _mm_packus_epi16(w, w) : _mm_packs_epi16(w, w);
   }
+};
+
+template <class TY>
+__attribute__((target("avx2"))) void quantize_avx2(const float* x, int64_t n, float scale,
+                                                   int32_t zp, int32_t qmin, int32_t qmax, TY* y) {
+  const Quantize8 q(scale, zp, qmin, qmax);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(y + i), q.operator()<TY>(_mm256_loadu_ps(x + i)));
   quantize_scalar(x + i, n - i, scale, zp, qmin, qmax, y + i);
+}
+
+// 8 bytes of type T (int8 when S) -> dequantize_value: float(v - zp) * scale (no FMA after it).
+template <bool S>
+__attribute__((target("avx2"), always_inline)) inline __m256 dequantize8(const uint8_t* p,
+                                                                         __m256i zp, __m256 scale) {
+  const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+  const __m256i v = S ? _mm256_cvtepi8_epi32(b) : _mm256_cvtepu8_epi32(b);
+  __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(v, zp)), scale);
+  asm("" : "+x"(f));  // rounded here, as the scalar product: never fused into the add
+  return f;
+}
+
+// QAddFloat::run, 8 lanes at a time: the table values computed in registers (the same products),
+// the same float sum, Quantize8.
+template <bool AS, bool BS, class TY>
+__attribute__((target("avx2"))) void qadd_avx2(const qpt::QAddFloat& t, const uint8_t* a,
+                                               const uint8_t* b, int64_t n, TY* y) {
+  const Quantize8 q(t.ys, t.zy, t.lo, t.hi);
+  const __m256i za = _mm256_set1_epi32(t.za), zb = _mm256_set1_epi32(t.zb);
+  const __m256 as = _mm256_set1_ps(t.as), bs = _mm256_set1_ps(t.bs);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 sum =
+        _mm256_add_ps(dequantize8<AS>(a + i, za, as), dequantize8<BS>(b + i, zb, bs));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(y + i), q.operator()<TY>(sum));
+  }
+  t.run_tables(a + i, b + i, n - i, y + i);
 }
 #endif
 
@@ -240,6 +278,28 @@ void dynamic_quantize_kernel(KernelContext& kc) {
 }  // namespace
 
 namespace qpt {
+void QAddFloat::run(const uint8_t* a, const uint8_t* b, int64_t n, void* y) const {
+#if defined(__GNUC__) && defined(__x86_64__)
+  if (igemm_isa() >= IgemmIsa::Avx2) {
+    const bool as8 = at == DType::I8, bs8 = bt == DType::I8;
+    auto go = [&](auto ty) {
+      using TY = decltype(ty);
+      TY* yp = static_cast<TY*>(y);
+      if (!as8 && !bs8) return qadd_avx2<false, false>(*this, a, b, n, yp);
+      if (!as8 && bs8) return qadd_avx2<false, true>(*this, a, b, n, yp);
+      if (as8 && !bs8) return qadd_avx2<true, false>(*this, a, b, n, yp);
+      qadd_avx2<true, true>(*this, a, b, n, yp);
+    };
+    if (yt == DType::U8)
+      go(uint8_t{});
+    else
+      go(int8_t{});
+    return;
+  }
+#endif
+  run_tables(a, b, n, y);
+}
+
 void quantize_floats(const float* x, int64_t n, float scale, int32_t zp, int32_t qmin, int32_t qmax,
                      DType out, void* y) {
   const bool simd = igemm_isa() >= IgemmIsa::Avx2;

@@ -229,6 +229,10 @@ struct Writer {
   // The add after requantization on pixels [p0, p0 + rows), channels [c0, c1), once written.
   void post_add(int64_t p0, int64_t rows, int64_t c0, int64_t c1) const {
     const int64_t M = st->g.M;
+    if (c0 == 0 && c1 == M) {  // whole rows: one contiguous run
+      st->post_add.run(y + p0 * M, post_b + p0 * M, rows * M, y + p0 * M);
+      return;
+    }
     for (int64_t r = p0; r < p0 + rows; ++r)
       st->post_add.run(y + r * M + c0, post_b + r * M + c0, c1 - c0, y + r * M + c0);
   }
