@@ -55,7 +55,9 @@ ModelReport inspect_model(const Model& m, int64_t batch) {
   auto plan = m.plan(m.concrete_input_shapes(batch));
   ModelReport r;
   r.batch = batch;
-  std::set<int> steps(plan->steps.begin(), plan->steps.end());
+  std::set<int> steps(plan->steps.begin(), plan->steps.end()), unused;
+  for (size_t st = 0; st < plan->steps.size(); ++st)
+    if (plan->unused[st]) unused.insert(plan->steps[st]);
   std::set<int> counted;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& n = g.nodes[i];
@@ -63,6 +65,7 @@ ModelReport inspect_model(const Model& m, int64_t batch) {
     nr.name = n.name;
     nr.op_type = n.op_type;
     nr.folded = !steps.count(int(i));
+    nr.unused = unused.count(int(i)) > 0;
     for (int v : n.inputs) {
       nr.inputs.push_back(describe(g, *plan, v));
       if (g.is_constant(v) && counted.insert(v).second) {
@@ -71,7 +74,7 @@ ModelReport inspect_model(const Model& m, int64_t batch) {
       }
     }
     for (int v : n.outputs) nr.outputs.push_back(describe(g, *plan, v));
-    if (!nr.folded) nr.flops = node_flops(n, *plan);
+    if (!nr.folded && !nr.unused) nr.flops = node_flops(n, *plan);
     r.flops += nr.flops;
     r.nodes.push_back(std::move(nr));
   }
@@ -122,6 +125,7 @@ std::string format_report(const Model& m, const ModelReport& r) {
     const NodeReport& n = r.nodes[i];
     os << std::setw(4) << i << "  " << n.op_type << " '" << n.name << "'";
     if (n.folded) os << "  [folded at plan time]";
+    if (n.unused) os << "  [not run: only shapes of its outputs are read]";
     if (n.flops)
       os << "  " << std::fixed << std::setprecision(2) << double(n.flops) / 1e6 << " MFLOP";
     os << "\n";

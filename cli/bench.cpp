@@ -182,6 +182,7 @@ int BenchCommand::run() {
       Clock::time_point last;
       RunOptions ro;
       ro.threads = threads;
+      ro.run_unused = false;  // profile what a plain run executes
       if (profile_) {
         ro.after_node = [&](const Node& n, const std::vector<Tensor*>&) {
           const auto now = Clock::now();

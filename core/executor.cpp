@@ -166,6 +166,21 @@ Plan build_plan(const Graph& g, const OpRegistry& reg, const std::vector<Dims>& 
     for (int id : node.outputs) first_def[size_t(id)] = step;
   }
   const int end = int(p.steps.size());
+  // Steps no graph output depends on (walking back from the outputs through computed values).
+  {
+    std::vector<bool> needed(nv, false);
+    for (int id : g.outputs) needed[size_t(id)] = true;
+    p.unused.assign(size_t(end), true);
+    for (int st = end - 1; st >= 0; --st) {
+      const Node& node = g.nodes[size_t(p.steps[size_t(st)])];
+      bool live = false;
+      for (int id : node.outputs) live = live || (id >= 0 && needed[size_t(id)]);
+      if (!live) continue;
+      p.unused[size_t(st)] = false;
+      for (int id : node.inputs)
+        if (id >= 0 && !p.known[size_t(id)]) needed[size_t(id)] = true;
+    }
+  }
   for (int id : g.outputs) last_use[size_t(id)] = end;
   // In-place outputs: output 0 shares the buffer of the input it overwrites (alias[out] = the
   // value owning the buffer), whose lifetime then extends to the output's last use.
@@ -412,7 +427,9 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs, const RunOp
   }
   for (size_t i = 0; i < g.inputs.size(); ++i) vals[size_t(g.inputs[i])] = inputs[i];
 
-  for (int ni : plan->steps) {
+  for (size_t st = 0; st < plan->steps.size(); ++st) {
+    if (plan->unused[st] && !(opt.after_node && opt.run_unused)) continue;
+    const int ni = plan->steps[st];
     const Node& node = g.nodes[size_t(ni)];
     KernelContext kc{node, {}, {}, threads, plan->state[size_t(ni)].get()};
     for (int id : node.inputs) kc.inputs.push_back(id >= 0 ? &vals[size_t(id)] : nullptr);

@@ -33,9 +33,12 @@ std::vector<Tensor> eval_node(const OpRegistry& reg, const Node& node,
                               const std::vector<const Tensor*>& inputs, int threads = 1);
 
 struct Plan {
-  std::vector<ValueInfo> info;                     // per value id
-  std::vector<std::optional<Tensor>> known;        // constants and plan-time results
-  std::vector<int> steps;                          // node indices executed at run time
+  std::vector<ValueInfo> info;               // per value id
+  std::vector<std::optional<Tensor>> known;  // constants and plan-time results
+  std::vector<int> steps;                    // node indices executed at run time
+  // Per step: no graph output depends on it (its outputs feed only nodes folded at plan time,
+  // e.g. a Shape). Run only when RunOptions::after_node wants to see every value.
+  std::vector<bool> unused;
   std::vector<int64_t> offset;                     // arena offset per value, -1 if not in the arena
   std::vector<std::shared_ptr<const void>> state;  // per node: what its op's prepare built
   MemoryPlan memory;
@@ -66,6 +69,9 @@ struct RunOptions {
   int threads = 0;  // 0: OpenMP default
   // Called after each executed node with its outputs (calibration, debugging, dumps).
   std::function<void(const Node&, const std::vector<Tensor*>&)> after_node;
+  // With after_node: also run the steps no output depends on (Plan::unused), so that every value
+  // is seen. false: only what a plain run executes (profiling).
+  bool run_unused = true;
   // With several threads and a batch-separable plan (and no after_node), each thread runs its
   // own slice of the batch through the whole graph, a few samples at a time, on one core:
   // activations stay in cache and no layer waits for the other threads. Results are identical

@@ -2,10 +2,12 @@
 // error paths on malformed models.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 
 #include "core/memory_planner.h"
 #include "engine/engine.h"
@@ -98,6 +100,38 @@ TEST_CASE("executor: dynamic batch, shape subgraph folded at plan time, identity
     auto plan = m.plan({x.shape()});
     CHECK(plan->steps.size() == 3);
   }
+}
+
+TEST_CASE("executor: a node whose outputs only feed plan-time folded nodes does not run") {
+  // y = Reshape(Relu(x), Shape(Sigmoid(x))): Sigmoid's values are never needed, only its shape.
+  ModelBuilder mb(13);
+  mb.input("x", {-1, 2, 3});
+  mb.node("Relu", {"x"}, {"r"}, "relu");
+  mb.node("Sigmoid", {"x"}, {"sg"}, "sigmoid");
+  mb.node("Shape", {"sg"}, {"shp"}, "shape");
+  mb.node("Reshape", {"r", "shp"}, {"y"}, "reshape");
+  mb.output("y");
+  Model m = Model::load_from_memory(mb.bytes());
+  Tensor x(DType::F32, {2, 2, 3});
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = float(i % 5) - 2.0f;
+  auto plan = m.plan({x.shape()});
+  std::map<std::string, bool> unused;
+  for (size_t st = 0; st < plan->steps.size(); ++st)
+    unused[m.graph().nodes[size_t(plan->steps[st])].name] = plan->unused[st];
+  CHECK(unused.size() == 3);  // relu, sigmoid, reshape (shape is folded)
+  CHECK(unused["sigmoid"]);
+  CHECK_FALSE(unused["relu"]);
+  CHECK_FALSE(unused["reshape"]);
+  const Tensor y = m.run(std::vector<Tensor>{x})[0];
+  REQUIRE(y.shape() == x.shape());
+  for (int64_t i = 0; i < x.numel(); ++i)
+    CHECK(y.data<float>()[i] == std::max(0.0f, x.data<float>()[i]));
+  // A caller watching every node (calibration, the debugger) still sees it run.
+  std::vector<std::string> ran;
+  RunOptions o;
+  o.after_node = [&](const Node& n, const std::vector<Tensor*>&) { ran.push_back(n.name); };
+  m.run(std::vector<Tensor>{x}, o);
+  CHECK(std::count(ran.begin(), ran.end(), "sigmoid") == 1);
 }
 
 TEST_CASE("loader: clean errors on malformed models") {

@@ -13,6 +13,7 @@ struct NodeReport {
   std::vector<std::string> inputs, outputs;  // "name [shape] dtype"
   int64_t flops = 0;                         // multiply-adds x 2 for Conv/Gemm/MatMul
   bool folded = false;                       // evaluated at plan time (shape computations)
+  bool unused = false;  // not run: only nodes folded at plan time read its outputs
 };
 
 struct ModelReport {
