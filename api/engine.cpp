@@ -17,11 +17,7 @@ static std::vector<IoInfo> io_infos(const Graph& g, const std::vector<int>& ids)
 }
 
 Model Model::from_graph(Graph g, ModelInfo info, const ModelOptions& opt) {
-  PassOptions passes = opt.passes;
-  // The lowering and the fusion of the lowered graph run in set_graph.
-  passes.disabled.insert("lower-onednn");
-  passes.disabled.insert("fuse-qconv-qadd");
-  run_passes(g, PassContext{engine_registry()}, passes);
+  run_passes(g, PassContext{engine_registry()}, opt.passes);  // the backend passes: set_graph
   return from_ir(std::move(g), std::move(info), opt);
 }
 
@@ -36,15 +32,8 @@ Model Model::from_ir(Graph g, ModelInfo info, const ModelOptions& opt) {
 void Model::set_graph(Graph g) {
   ENGINE_CHECK(opt_.backend == "onednn" || opt_.backend == "reference", "unknown backend '",
                opt_.backend, "' (expected onednn or reference)");
-  const PassOptions& p = opt_.passes;
-  const bool lower =
-      opt_.backend == "onednn" && !p.disabled.count("lower-onednn") &&
-      (p.stop_after.empty() || p.stop_after == "lower-onednn" || p.stop_after == "fuse-qconv-qadd");
-  const bool fuse_lowered = lower && p.stop_after != "lower-onednn" &&
-                            !p.disabled.count("fuse-qconv-qadd") && fuse_preset_level(p.fuse) >= 2;
   ir_ = std::make_shared<const Graph>(g);
-  if (lower) run_pass(g, PassContext{engine_registry()}, "lower-onednn");
-  if (fuse_lowered) run_pass(g, PassContext{engine_registry()}, "fuse-qconv-qadd");
+  if (opt_.backend == "onednn") run_passes(g, PassContext{engine_registry()}, opt_.passes, true);
   exec_ =
       std::make_shared<Executor>(std::make_shared<const Graph>(std::move(g)), engine_registry());
   inputs_ = io_infos(graph(), graph().inputs);

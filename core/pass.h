@@ -27,6 +27,10 @@ class Pass {
   virtual bool is_fusion() const { return fuse_level() > 0; }
   // Required passes cannot be switched off (e.g. topological sort).
   virtual bool required() const { return false; }
+  // Backend passes run on the graph the executor runs (Model keeps the IR before them, so
+  // quantization and native files see the plain-layout graph): the oneDNN lowering and what
+  // fuses lowered ops. The others run on the IR.
+  virtual bool backend() const { return false; }
   // Returns true if the graph changed.
   virtual bool run(Graph& g, const PassContext& ctx) const = 0;
 };
@@ -44,13 +48,10 @@ struct PassOptions {
 // Level of a fusion preset ("none" 0, "blocks" 1, "all" 2); throws for any other name.
 int fuse_preset_level(const std::string& preset);
 
-// Runs the enabled passes in order; throws for an unknown pass name in `disabled`/`stop_after`
-// or an unknown `fuse` preset.
-void run_passes(Graph& g, const PassContext& ctx, const PassOptions& opt);
-
-// Runs the one pass called `name` (e.g. the backend lowering, which Model runs apart from the
-// others); throws for an unknown name.
-void run_pass(Graph& g, const PassContext& ctx, const std::string& name);
+// Runs the enabled IR passes (backend = false) or backend passes (backend = true) in order, up
+// to opt.stop_after (when it names an IR pass, no backend pass runs); throws for an unknown pass
+// name in `disabled`/`stop_after` or an unknown `fuse` preset.
+void run_passes(Graph& g, const PassContext& ctx, const PassOptions& opt, bool backend = false);
 
 // Shared graph utilities used by passes.
 void topological_sort(Graph& g);  // throws on cycles and on inputs nobody produces

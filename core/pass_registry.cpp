@@ -16,10 +16,11 @@ std::unique_ptr<Pass> make_fuse_conv_activation_pass();
 std::unique_ptr<Pass> make_fuse_gemm_activation_pass();
 std::unique_ptr<Pass> make_fuse_conv_add_pass();
 std::unique_ptr<Pass> make_merge_reshapes_pass();
-// Lowering for the oneDNN backend (core/passes/lower_onednn.cpp); Model runs it apart from the
-// others, after quantization, so quantization always sees the plain-layout graph.
+// Backend passes (Pass::backend): the lowering for the oneDNN backend and a fusion of lowered ops.
+// Model runs them apart from the others, after quantization, so quantization always sees the
+// plain-layout graph.
 std::unique_ptr<Pass> make_lower_onednn_pass();
-std::unique_ptr<Pass> make_fuse_qconv_qadd_pass();  // on the lowered graph
+std::unique_ptr<Pass> make_fuse_qconv_qadd_pass();
 
 const std::vector<std::unique_ptr<Pass>>& all_passes() {
   static const std::vector<std::unique_ptr<Pass>> passes = [] {
@@ -49,16 +50,7 @@ int fuse_preset_level(const std::string& preset) {
   fail("unknown fusion preset '", preset, "' (expected none, blocks or all)");
 }
 
-void run_pass(Graph& g, const PassContext& ctx, const std::string& name) {
-  for (const auto& p : all_passes())
-    if (p->name() == name) {
-      p->run(g, ctx);
-      return;
-    }
-  fail("unknown pass '", name, "'");
-}
-
-void run_passes(Graph& g, const PassContext& ctx, const PassOptions& opt) {
+void run_passes(Graph& g, const PassContext& ctx, const PassOptions& opt, bool backend) {
   const int level = fuse_preset_level(opt.fuse);
   std::set<std::string> known;
   for (const auto& p : all_passes()) known.insert(p->name());
@@ -72,6 +64,11 @@ void run_passes(Graph& g, const PassContext& ctx, const PassOptions& opt) {
   ENGINE_CHECK(opt.stop_after.empty() || known.count(opt.stop_after), "unknown pass '",
                opt.stop_after, "' (passes: ", list(), ")");
   for (const auto& p : all_passes()) {
+    if (p->backend() != backend) {
+      // The IR stage stopped before the backend passes.
+      if (backend && p->name() == opt.stop_after) return;
+      continue;
+    }
     const bool enabled = !opt.disabled.count(p->name()) && p->fuse_level() <= level;
     if (p->required() || enabled) p->run(g, ctx);
     if (p->name() == opt.stop_after) break;

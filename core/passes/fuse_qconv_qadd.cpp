@@ -21,14 +21,10 @@ namespace {
 
 using namespace fusion;
 
-bool has_in(const Node& n, size_t i) {
-  return n.inputs.size() > i && n.inputs[i] >= 0;
-}
-
 // The single value of a constant scalar input, as float (scales) or as an integer (zero points;
 // 0 when the input is absent).
 std::optional<double> scalar(const Graph& g, const Node& n, size_t i, bool absent_is_zero) {
-  if (!has_in(n, i)) return absent_is_zero ? std::optional<double>(0.0) : std::nullopt;
+  if (!has_input(n, i)) return absent_is_zero ? std::optional<double>(0.0) : std::nullopt;
   const int v = n.inputs[i];
   if (!g.is_constant(v) || g.value(v).constant->numel() != 1) return std::nullopt;
   const Tensor& t = *g.value(v).constant;
@@ -37,12 +33,13 @@ std::optional<double> scalar(const Graph& g, const Node& n, size_t i, bool absen
 }
 
 bool float_add(const Node& n) {
-  if (n.domain == "com.microsoft" && n.op_type == "QLinearAdd") return true;
+  if (is_ms_op(n, "QLinearAdd")) return true;
   return is_engine_op(n, "QAdd") && n.attrs.get_string("requant", "fixed") == "float";
 }
 
 class FuseQconvQaddPass : public Pass {
  public:
+  bool backend() const override { return true; }
   std::string name() const override { return "fuse-qconv-qadd"; }
   std::string description() const override {
     return "integer NhwcQConv -> float QAdd: the add runs on each block of conv output while it "
@@ -62,7 +59,7 @@ class FuseQconvQaddPass : public Pass {
         const int ci = idx.producer(y);
         if (ci < 0 || !idx.only_read_by(y, i) || add.inputs[b] == y) continue;
         const Node& conv = g.nodes[size_t(ci)];
-        if (!is_engine_op(conv, "NhwcQConv") || has_in(conv, 9) || conv.inputs.size() < 8 ||
+        if (!is_engine_op(conv, "NhwcQConv") || has_input(conv, 9) || conv.inputs.size() < 8 ||
             conv.attrs.get_int("group", 1) != 1)
           continue;
         const int out = add.outputs[0], other = add.inputs[b];
@@ -78,9 +75,9 @@ class FuseQconvQaddPass : public Pass {
         f.inputs.resize(14, kNoValue);
         f.inputs[9] = other;
         f.inputs[10] = add.inputs[b + 1];
-        f.inputs[11] = has_in(add, b + 2) ? add.inputs[b + 2] : kNoValue;
+        f.inputs[11] = has_input(add, b + 2) ? add.inputs[b + 2] : kNoValue;
         f.inputs[12] = add.inputs[6];
-        if (has_in(add, 7)) {
+        if (has_input(add, 7)) {
           f.inputs[13] = add.inputs[7];
         } else {
           Tensor zp(s.dtype(out), {});

@@ -67,6 +67,10 @@ bool is_engine_op(const Node& n, const char* op_type) {
   return n.domain == kEngineDomain && n.op_type == op_type;
 }
 
+bool is_ms_op(const Node& n, const char* op_type) {
+  return n.domain == "com.microsoft" && n.op_type == op_type;
+}
+
 bool is_conv_like(const Node& n) {
   return is_op(n, "Conv") || is_engine_op(n, "FusedConv");
 }

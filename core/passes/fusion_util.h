@@ -56,10 +56,15 @@ bool rewrite_nodes(Graph& g, const std::function<bool(GraphIndex&, int)>& rewrit
 // Node kind tests (default domain unless said otherwise).
 bool is_op(const Node& n, const char* op_type);         // default ONNX domain
 bool is_engine_op(const Node& n, const char* op_type);  // domain "engine"
-bool is_conv_like(const Node& n);                       // Conv or FusedConv
-bool is_gemm_like(const Node& n);                       // Gemm or FusedGemm
-bool has_activation(const Node& n);                     // a FusedConv/FusedGemm with one
-bool has_sum(const Node& n);                            // a FusedConv with a Sum input
+bool is_ms_op(const Node& n, const char* op_type);      // domain "com.microsoft"
+// Input i is given (not omitted).
+inline bool has_input(const Node& n, size_t i) {
+  return n.inputs.size() > i && n.inputs[i] >= 0;
+}
+bool is_conv_like(const Node& n);    // Conv or FusedConv
+bool is_gemm_like(const Node& n);    // Gemm or FusedGemm
+bool has_activation(const Node& n);  // a FusedConv/FusedGemm with one
+bool has_sum(const Node& n);         // a FusedConv with a Sum input
 // The constant tensor of value v if it is a float32 constant, else nullptr.
 const Tensor* f32_constant(const Graph& g, int v);
 // A new value named `base`, or `base_1`, `base_2`, ... if that name is taken.

@@ -46,9 +46,6 @@ bool is_rank4_q8(const ShapeInfo& s, int v) {
 bool is_rank4(const ShapeInfo& s, int v) {
   return is_rank4_f32(s, v) || is_rank4_q8(s, v);
 }
-bool has(const Node& n, size_t i) {
-  return n.inputs.size() > i && n.inputs[i] >= 0;
-}
 // Inputs [from, to) of n are constants (or omitted) holding one value each.
 bool scalar_constants(const Graph& g, const Node& n, size_t from, size_t to) {
   for (size_t i = from; i < to && i < n.inputs.size(); ++i)
@@ -60,7 +57,7 @@ bool scalar_constants(const Graph& g, const Node& n, size_t from, size_t to) {
 
 // Input 5 (the weights' zero points of QConv / QLinearConv / QGemm, a constant) is absent or 0.
 bool no_weight_zero_points(const Graph& g, const Node& n) {
-  if (!has(n, 5)) return true;
+  if (!has_input(n, 5)) return true;
   const Tensor& z = *g.value(n.inputs[5]).constant;
   for (int64_t i = 0; i < z.numel(); ++i)
     if (z.get_as_int(i) != 0) return false;
@@ -78,9 +75,9 @@ bool lowerable_qconv(const Graph& g, const ShapeInfo& s, const Node& n) {
       g.value(w).constant->rank() != 4)
     return false;
   for (size_t i : {1, 2, 4, 5, 6, 7, 8, 10, 11})
-    if (has(n, i) && !g.is_constant(n.inputs[i])) return false;
+    if (has_input(n, i) && !g.is_constant(n.inputs[i])) return false;
   if (!no_weight_zero_points(g, n)) return false;
-  if (has(n, 9) && !is_rank4_q8(s, n.inputs[9])) return false;
+  if (has_input(n, 9) && !is_rank4_q8(s, n.inputs[9])) return false;
   const Tensor& W = *g.value(w).constant;
   const int64_t group = n.attrs.get_int("group", 1);  // C = group * W.dim(1)
   return group == 1 || (W.dim(1) == 1 && group == W.dim(0));
@@ -100,7 +97,7 @@ bool lowerable_qgemm(const Graph& g, const ShapeInfo& s, const Node& n) {
       g.value(b).constant->rank() != 2)
     return false;
   for (size_t i : {1, 2, 4, 5, 6, 7, 8})
-    if (has(n, i) && !g.is_constant(n.inputs[i])) return false;
+    if (has_input(n, i) && !g.is_constant(n.inputs[i])) return false;
   if (!no_weight_zero_points(g, n)) return false;
   return true;
 }
@@ -170,8 +167,8 @@ bool layout_free_unary(const Graph& g, const Node& n) {
 // of its input when there is one (attribute channels_last = 1; the output [N,1,1,C] goes back to
 // NCHW in one small Transpose instead of the whole feature map).
 bool channels_last_qpool(const Graph& g, const ShapeInfo& s, const Node& n) {
-  const bool pool = is_engine_op(n, "QGlobalAveragePool") ||
-                    (n.domain == "com.microsoft" && n.op_type == "QLinearGlobalAveragePool");
+  const bool pool =
+      is_engine_op(n, "QGlobalAveragePool") || is_ms_op(n, "QLinearGlobalAveragePool");
   return pool && n.outputs.size() == 1 && is_rank4_q8(s, n.inputs[0]) &&
          n.attrs.get_int("channels_last", 0) == 0 && scalar_constants(g, n, 1, n.inputs.size());
 }
@@ -188,8 +185,7 @@ bool layout_free_float_binary(const ShapeInfo& s, const Node& n) {
 // others are per-tensor parameters), or nothing.
 std::optional<std::pair<size_t, size_t>> layout_free_binary(const Graph& g, const ShapeInfo& s,
                                                             const Node& n) {
-  const bool qadd =
-      is_engine_op(n, "QAdd") || (n.domain == "com.microsoft" && n.op_type == "QLinearAdd");
+  const bool qadd = is_engine_op(n, "QAdd") || is_ms_op(n, "QLinearAdd");
   if (qadd && n.inputs.size() >= 7 && scalar_constants(g, n, 1, 3) &&
       scalar_constants(g, n, 4, n.inputs.size()) && is_rank4_q8(s, n.inputs[0]) &&
       s.same_shape(n.inputs[0], n.inputs[3]))
@@ -200,6 +196,7 @@ std::optional<std::pair<size_t, size_t>> layout_free_binary(const Graph& g, cons
 
 class LowerOnednnPass : public Pass {
  public:
+  bool backend() const override { return true; }
   std::string name() const override { return "lower-onednn"; }
   std::string description() const override {
     return "lower float and integer 2-D Conv/pools to channels-last ops (Transposes only at layout "
@@ -267,8 +264,8 @@ class LowerOnednnPass : public Pass {
         l.op_type = op;
         l.domain = kEngineDomain;
         l.inputs[0] = to_nhwc(n.inputs[0]);
-        if (op == "NhwcConv" && has(l, 3)) l.inputs[3] = to_nhwc(l.inputs[3]);
-        if (op == "NhwcQConv" && has(l, 9)) l.inputs[9] = to_nhwc(l.inputs[9]);
+        if (op == "NhwcConv" && has_input(l, 3)) l.inputs[3] = to_nhwc(l.inputs[3]);
+        if (op == "NhwcQConv" && has_input(l, 9)) l.inputs[9] = to_nhwc(l.inputs[9]);
         if (is_op(n, "QLinearConv")) l.attrs.set("requant", std::string("float"));
         emit_nhwc(std::move(l));
         continue;
