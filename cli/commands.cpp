@@ -145,6 +145,7 @@ Commands::Commands(CLI::App& app) {
   inspect_cmd_ =
       app.add_subcommand("inspect", "Print the graph, shapes, parameters, FLOPs, memory");
   model_.add(inspect_cmd_);
+  inspect_cmd_->get_option("model")->required(false);  // --passes / --kernels need none
   inspect_cmd_->add_option("--after", after_, "Show the graph after this pass");
   inspect_cmd_->add_option("--batch", batch_, "Batch size for shapes and memory")
       ->check(CLI::PositiveNumber);
@@ -448,6 +449,8 @@ int Commands::run_inspect() {
                 << p->description() << "\n";
     return 0;
   }
+  ENGINE_CHECK(!model_.model.empty(),
+               "inspect: a model file is required (only --passes and --kernels need none)");
   ModelOptions o = model_options(model_);
   o.passes.stop_after = after_;
   Model m = Model::load(model_.model, o);

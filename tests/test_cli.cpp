@@ -81,6 +81,12 @@ TEST_SUITE("cli") {
     CHECK(r.out.find("planned activation memory (batch 4)") != std::string::npos);
     auto p = run_cli("inspect " + kDemo + " --passes");
     CHECK(p.out.find("fold-constants") != std::string::npos);
+    p = run_cli("inspect --passes");  // no model needed to list them
+    CHECK(p.exit_code == 0);
+    CHECK(p.out.find("fuse-qconv-qadd") != std::string::npos);
+    p = run_cli("inspect");
+    CHECK(p.exit_code == 1);
+    CHECK(p.out.find("a model file is required") != std::string::npos);
   }
 
   TEST_CASE("bad inputs: clean errors, exit code 1, no crash") {
