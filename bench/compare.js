@@ -81,11 +81,18 @@ function modelPath(name, o) {
     const dir = path.join(BENCH, 'models');
     const file = path.join(dir, name + '.onnx');
     if (!fs.existsSync(file)) {
-      const tool = path.join(o.data, 'tools', 'export_torchvision.py');
-      console.error(`exporting ${name} (torchvision, seeded random weights) to ${file}`);
+      // With PyTorch: torch.onnx.export ($ENGINE_DATA/tools). Without: the same architectures
+      // written directly with python3-onnx (bench/make_torchvision.py; BN already folded, as
+      // torch's export gives it).
+      const torch = spawnSync('/usr/bin/python3', ['-c', 'import torch, torchvision']).status === 0;
+      const tool = torch ? path.join(o.data, 'tools', 'export_torchvision.py')
+                         : path.join(BENCH, 'make_torchvision.py');
+      console.error(`writing ${name} (torchvision architecture, seeded random weights) to ${file}` +
+                    ` with ${path.basename(tool)}`);
       const r = spawnSync('/usr/bin/python3', [tool, dir, name], { stdio: 'inherit' });
       if (r.status !== 0)
-        throw new Error(`${tool} failed; it needs Debian's python3-torch and python3-torchvision`);
+        throw new Error(`${tool} failed; it needs Debian's ` +
+                        (torch ? 'python3-torch and python3-torchvision' : 'python3-onnx and python3-numpy'));
     }
     return file;
   }

@@ -17,6 +17,12 @@
 // uint8 convs with C a multiple of 4 give the GEMM one pointer per kernel tap and pixel (the
 // input pixel's C channels, or a pixel of zero points in padding: no im2col copy); the rest use
 // an NHWC im2col (each kernel tap is a contiguous run of C bytes; padding holds the zero point).
+// uint8 convs with C not a multiple of 4 (the 3-channel stems) take one pointer per kernel row
+// ("row taps"): the KW * C input bytes of a kernel row are contiguous in NHWC, read as Cr =
+// KW * C rounded up to 4 bytes whose last Cr - KW * C weights are zero (7x7 stem: K = 7 x 24
+// instead of an im2col of 147 bytes per pixel); rows that cross the left or right border, or the
+// end of x, are assembled in a small per-block buffer, rows above or below the input point at a
+// row of zero points.
 // Activations enter the GEMM as uint8: int8 ones are shifted by 128 (x ^ 0x80) with their zero
 // point. sum_k (x - x_zp) * w = sum_k x * w - x_zp * colsum(w), so the per-channel constant
 // bias - x_zp * colsum(w) (wrapping int32) is added before requantization, which runs on each
@@ -109,10 +115,14 @@ struct State {
   ConvGeom g;
   bool dw = false, x_signed = false, direct = false;
   bool indirect = false;           // group 1, not direct: GEMM rows as pointers (no im2col)
-  std::vector<uint8_t> pad_pixel;  // indirect: C zero points, the pixel padding taps read
+  bool row_taps = false;           // indirect with one pointer per kernel row (Cr bytes)
+  int64_t ind_taps = 0;            // indirect: pointers per GEMM row (KH * KW, or KH: row taps)
+  int64_t row_bytes = 0;           // row taps: Cr, KW * C rounded up to a multiple of 4
+  std::vector<uint8_t> pad_pixel;  // indirect: zero points that padding taps read (C or Cr)
   int32_t xzp = 0;                 // in the type of x
   uint8_t pad = 0;                 // the zero point as the GEMM's uint8 (x_zp, + 128 for int8 x)
-  std::vector<int8_t> wk;          // group 1: K x M, k = (ky * KW + kx) * C + c
+  std::vector<int8_t> wk;          // group 1: K x M, k = (ky * KW + kx) * C + c (row taps:
+                                   // k = ky * Cr + kx * C + c, zero for kx * C + c >= KW * C)
   U8s8Weights gemm;                // wk packed for the path in use at prepare
   std::vector<int32_t> dw_w;       // depthwise: taps x C
   std::vector<uint8_t> zrow;       // depthwise: an input row of zero points (x's type), for padding
@@ -161,12 +171,18 @@ std::shared_ptr<const void> prepare(const InferContext& ctx) {
       st->off[size_t(c)] = int32_t(uint32_t(bias[size_t(c)]) - uint32_t(st->xzp) * wsum);
     }
   } else {
-    const int64_t K = taps * C;
-    st->wk.resize(size_t(K * M));
+    st->direct = KH == 1 && KW == 1 && g.s[1] == 1 && g.s[2] == 1 && g.pb[1] == 0 && g.pb[2] == 0 &&
+                 g.pe[1] == 0 && g.pe[2] == 0 && !st->x_signed && C % 4 == 0;
+    st->row_taps = !st->direct && !st->x_signed && C % 4 != 0 && g.d[2] == 1;
+    // Row taps: kernel row ky is Cr GEMM depths, kx * C + c of them holding weights.
+    const int64_t Cr = (KW * C + 3) / 4 * 4, K = st->row_taps ? KH * Cr : taps * C;
+    st->wk.assign(size_t(K * M), 0);
     for (int64_t m = 0; m < M; ++m)
       for (int64_t c = 0; c < C; ++c)
-        for (int64_t t = 0; t < taps; ++t)
-          st->wk[size_t((t * C + c) * M + m)] = w[(m * C + c) * taps + t];
+        for (int64_t t = 0; t < taps; ++t) {
+          const int64_t k = st->row_taps ? t / KW * Cr + t % KW * C + c : t * C + c;
+          st->wk[size_t(k * M + m)] = w[(m * C + c) * taps + t];
+        }
     st->gemm = U8s8Weights(K, M, st->wk.data(), M);
     if (st->gemm.isa() == IgemmIsa::Avx2) {
       static std::once_flag once;  // said once per process
@@ -183,10 +199,10 @@ std::shared_ptr<const void> prepare(const InferContext& ctx) {
       for (int64_t k = 0; k < K; ++k) colsum += uint32_t(int32_t(st->wk[size_t(k * M + m)]));
       st->off[size_t(m)] = int32_t(uint32_t(bias[size_t(m)]) - uint32_t(zp) * colsum);
     }
-    st->direct = KH == 1 && KW == 1 && g.s[1] == 1 && g.s[2] == 1 && g.pb[1] == 0 && g.pb[2] == 0 &&
-                 g.pe[1] == 0 && g.pe[2] == 0 && !st->x_signed && C % 4 == 0;
-    st->indirect = !st->direct && !st->x_signed && U8s8Gemm::indirect_ok(st->gemm, taps);
-    if (st->indirect) st->pad_pixel.assign(size_t(C), st->pad);
+    st->ind_taps = st->row_taps ? KH : taps;
+    st->indirect = !st->direct && !st->x_signed && U8s8Gemm::indirect_ok(st->gemm, st->ind_taps);
+    st->row_bytes = Cr;
+    if (st->indirect) st->pad_pixel.assign(size_t(st->row_taps ? Cr : C), st->pad);
   }
   // Requantization constants.
   const DType yt = ctx.dtype(7);
@@ -369,6 +385,61 @@ void indirection(const State& st, const uint8_t* x, int64_t p0, int64_t rows, co
   }
 }
 
+// Row taps (State::row_taps): for pixels [p0, p0 + rows), one pointer per kernel row to its Cr
+// bytes, KW * C of them the input pixels of the row (the rest multiply zero weights). Rows that
+// cross a border of x, or whose Cr bytes would run past the end of x (xbytes), are assembled in
+// `scratch` (rows * KH * Cr bytes); rows outside the input point at Cr zero points.
+void row_indirection(const State& st, const uint8_t* x, int64_t xbytes, int64_t p0, int64_t rows,
+                     const uint8_t** ind, uint8_t* scratch) {
+  const ConvGeom& g = st.g;
+  const int64_t C = g.C, IH = g.in[1], IW = g.in[2];
+  const int64_t KH = g.k[1], KW = g.k[2], Cr = st.row_bytes;
+  constexpr int64_t kMaxKH = 16;
+  // Per kernel row of the current output row: kernel row ky of the pixel at ix0 starts at
+  // base[ky] + ix0 * step[ky] (rows outside the input: the zero-point row, step 0), in place
+  // for 0 <= ix0 <= last (the row inside x, Cr bytes readable).
+  const uint8_t* base[kMaxKH];
+  int64_t step[kMaxKH], last = -1;
+  const bool fast = KH <= kMaxKH;
+  PixelCursor px(g, p0);
+  for (int64_t r = 0; r < rows; ++r, px.next()) {
+    if (fast && (r == 0 || px.ox == 0)) {
+      last = IW - KW;
+      for (int64_t ky = 0; ky < KH; ++ky) {
+        const int64_t iy = px.oy * g.s[1] - g.pb[1] + ky * g.d[1];
+        const int64_t row = (px.n * IH + iy) * IW;
+        const bool in = iy >= 0 && iy < IH;
+        base[ky] = in ? x + row * C : st.pad_pixel.data();
+        step[ky] = in ? C : 0;
+        if (in) last = std::min(last, (xbytes - Cr) / C - row);
+      }
+    }
+    const int64_t ix0 = px.ox * g.s[2] - g.pb[2];
+    if (fast && ix0 >= 0 && ix0 <= last) {
+      for (int64_t ky = 0; ky < KH; ++ky) ind[ky] = base[ky] + ix0 * step[ky];
+      ind += KH;
+      continue;
+    }
+    for (int64_t ky = 0; ky < KH; ++ky) {
+      const int64_t iy = px.oy * g.s[1] - g.pb[1] + ky * g.d[1];
+      if (iy < 0 || iy >= IH) {
+        *ind++ = st.pad_pixel.data();
+        continue;
+      }
+      const int64_t row = (px.n * IH + iy) * IW;
+      if (ix0 >= 0 && ix0 + KW <= IW && (row + ix0) * C + Cr <= xbytes) {
+        *ind++ = x + (row + ix0) * C;
+        continue;
+      }
+      uint8_t* d = scratch + (r * KH + ky) * Cr;
+      for (int64_t k = 0; k < Cr; ++k) d[k] = st.pad;
+      for (int64_t kx = std::max<int64_t>(0, -ix0); kx < KW && ix0 + kx < IW; ++kx)
+        for (int64_t c = 0; c < C; ++c) d[kx * C + c] = x[(row + ix0 + kx) * C + c];
+      *ind++ = d;
+    }
+  }
+}
+
 // Pixels per thread up to which the GEMM splits a layer into one contiguous pixel range per
 // thread (covers every layer of a 224x224 batch-1 run) when that gives each thread at least 8
 // row tiles (fewer: the tile count's remainder unbalances the threads, as on 7x7 maps).
@@ -398,10 +469,17 @@ void run_gemm(const State& st, const U8s8Weights& w, const uint8_t* x, const Wri
     if (st.direct) {
       U8s8Gemm::run(w, x + r0 * g.C, g.C, rows, p0, p1, sink, &ctx, fused);
     } else if (st.indirect) {
-      const int64_t taps = g.k[1] * g.k[2];
+      const int64_t taps = st.ind_taps;
       thread_local std::vector<const uint8_t*> ind;
       if (ind.size() < size_t(rb * taps)) ind.resize(size_t(rb * taps));
-      indirection(st, x, r0, rows, ind.data());
+      if (st.row_taps) {
+        thread_local std::vector<uint8_t> scratch;
+        if (scratch.size() < size_t(rb * taps * st.row_bytes))
+          scratch.resize(size_t(rb * taps * st.row_bytes));
+        row_indirection(st, x, g.N * g.in[1] * g.in[2] * g.C, r0, rows, ind.data(), scratch.data());
+      } else {
+        indirection(st, x, r0, rows, ind.data());
+      }
       U8s8Gemm::run_indirect(w, ind.data(), taps, rows, p0, p1, sink, &ctx, fused);
     } else {
       thread_local std::vector<uint8_t> A;
