@@ -451,10 +451,17 @@ void run_gemm(const State& st, const U8s8Weights& w, const uint8_t* x, const Wri
   const int64_t P = g.N * g.out[1] * g.out[2], Kp = w.padded_depth();
   const int64_t mr = U8s8Gemm::row_tile(w);
   // Row blocks of about 128 KB of A (L2, next to one weight panel), a multiple of the tile height.
-  const int64_t rb = std::clamp<int64_t>((int64_t(1) << 17) / Kp / mr * mr, mr, 32 * mr);
-  const int64_t row_blocks = (P + rb - 1) / rb, panels = w.panels();
+  int64_t rb = std::clamp<int64_t>((int64_t(1) << 17) / Kp / mr * mr, mr, 32 * mr);
   const int nt = std::max(1, threads);
-  // Too few row blocks for the threads: split the column panels too.
+  const int64_t panels = w.panels();
+  // Too few row blocks for the threads (7x7 maps at batch 1): split the column panels too when
+  // they divide evenly or are many; else use smaller row blocks, down to the row tiles (160
+  // columns = 3 panels on 2 threads went 64 / 96, 5 of them 2 / 3).
+  if ((P + rb - 1) / rb < 2 * nt && panels % nt != 0 && panels < 4 * nt) {
+    const int64_t tiles = (P + mr - 1) / mr;
+    rb = std::min(rb, std::max<int64_t>(1, tiles / (2 * nt)) * mr);
+  }
+  const int64_t row_blocks = (P + rb - 1) / rb;
   int64_t groups = 1;
   if (row_blocks < 2 * nt) groups = std::min(panels, (2 * nt + row_blocks - 1) / row_blocks);
   const int64_t items = row_blocks * groups;
@@ -586,10 +593,10 @@ template <class Ops, class T, int KH, int KW>
 
 // One output row, all channel blocks; 3x3 and 5x5 kernels get unrolled tap loops.
 template <class Ops, class T>
-[[gnu::always_inline]] inline void dw_row(const State& st, const T* x, int64_t r, int32_t* tile,
-                                          const Writer& out) {
+[[gnu::always_inline]] inline void dw_row(const State& st, const T* x, int64_t r, int64_t c0,
+                                          int64_t c1, int32_t* tile, const Writer& out) {
   const int64_t KH = st.g.k[1], KW = st.g.k[2];
-  for (int64_t c = 0; c < st.g.C; c += Ops::L) {
+  for (int64_t c = c0; c < c1; c += Ops::L) {
     if (KH == 3 && KW == 3)
       dw_block<Ops, T, 3, 3>(st, x, r, c, tile, out);
     else if (KH == 5 && KW == 5)
@@ -656,36 +663,44 @@ struct DwAvx512 {
 };
 
 template <class T>
-ENGINE_DW_AVX512 void dw_row_avx512(const State& st, const T* x, int64_t r, int32_t* tile,
-                                    const Writer& out) {
-  dw_row<DwAvx512>(st, x, r, tile, out);
+ENGINE_DW_AVX512 void dw_row_avx512(const State& st, const T* x, int64_t r, int64_t c0, int64_t c1,
+                                    int32_t* tile, const Writer& out) {
+  dw_row<DwAvx512>(st, x, r, c0, c1, tile, out);
 }
 #pragma GCC diagnostic pop
 
 template <class T>
-ENGINE_DW_AVX2 void dw_row_avx2(const State& st, const T* x, int64_t r, int32_t* tile,
-                                const Writer& out) {
-  dw_row<DwAvx2>(st, x, r, tile, out);
+ENGINE_DW_AVX2 void dw_row_avx2(const State& st, const T* x, int64_t r, int64_t c0, int64_t c1,
+                                int32_t* tile, const Writer& out) {
+  dw_row<DwAvx2>(st, x, r, c0, c1, tile, out);
 }
 #endif
 
+// Work items: output rows, or, when there are few rows for the threads (7x7 maps: 7 rows on 2
+// threads left one thread 4 rows and the other 3, slower than one thread), output rows x blocks
+// of 64 channels, in row-major order (a static split still gives each thread a contiguous range
+// of pixels, as the small GEMM layers).
 template <class T>
 void run_depthwise(const State& st, const T* x, const Writer& out, int threads) {
-  const int64_t R = st.g.N * st.g.out[1];
+  const int64_t R = st.g.N * st.g.out[1], C = st.g.C;
+  const int nt = std::max(1, threads);
+  constexpr int64_t kBlock = 64;  // a multiple of every path's lane count
+  const int64_t cb = R < 8 * nt ? (C + kBlock - 1) / kBlock : 1, width = cb == 1 ? C : kBlock;
   const IgemmIsa isa = igemm_isa();
-#pragma omp parallel num_threads(std::max(1, threads)) if (threads > 1)
+#pragma omp parallel num_threads(nt) if (nt > 1)
   {
     std::vector<int32_t> tile(size_t(st.g.out[2] * 16));
 #pragma omp for schedule(static)
-    for (int64_t r = 0; r < R; ++r) {
+    for (int64_t it = 0; it < R * cb; ++it) {
+      const int64_t r = it / cb, c0 = it % cb * width, c1 = std::min(C, c0 + width);
 #if defined(__GNUC__) && defined(__x86_64__)
       if (isa == IgemmIsa::Avx512Vnni)
-        dw_row_avx512(st, x, r, tile.data(), out);
+        dw_row_avx512(st, x, r, c0, c1, tile.data(), out);
       else if (isa >= IgemmIsa::Avx2)
-        dw_row_avx2(st, x, r, tile.data(), out);
+        dw_row_avx2(st, x, r, c0, c1, tile.data(), out);
       else
 #endif
-        dw_row<DwScalar>(st, x, r, tile.data(), out);
+        dw_row<DwScalar>(st, x, r, c0, c1, tile.data(), out);
     }
   }
 }
