@@ -484,15 +484,17 @@ TEST_CASE("NhwcQConv saturation: K = 4608, all-255 inputs x all-127 weights, ext
 TEST_CASE("NhwcQConv row taps (C not a multiple of 4): stems, borders, the end of x") {
   // One pointer per kernel row reading KW * C rounded up to 4 bytes: the 7x7 / stride-2 stem of
   // the resnets (21 -> 24 bytes), mobilenet_v2's 3x3 stem (9 -> 12), one channel (3 -> 4), a
-  // kernel as wide as the input, asymmetric padding, and rows ending at the last byte of x.
+  // kernel as wide as the input, asymmetric padding, rows ending at the last byte of x, and an
+  // x of 3 bytes (shorter than one 4-byte row read).
   for_each_isa([] {
     std::mt19937 rng(99);
     struct Shape {
       int64_t N, C, M, H, W, k, s, pad_l, pad_r;
     };
-    for (const Shape& sh : {Shape{2, 3, 64, 29, 31, 7, 2, 3, 3},
-                            Shape{1, 3, 32, 20, 22, 3, 2, 1, 1}, Shape{3, 1, 16, 9, 7, 3, 1, 0, 0},
-                            Shape{1, 5, 20, 6, 5, 5, 1, 2, 0}, Shape{2, 3, 8, 4, 4, 4, 1, 0, 3}})
+    for (const Shape& sh :
+         {Shape{2, 3, 64, 29, 31, 7, 2, 3, 3}, Shape{1, 3, 32, 20, 22, 3, 2, 1, 1},
+          Shape{3, 1, 16, 9, 7, 3, 1, 0, 0}, Shape{1, 5, 20, 6, 5, 5, 1, 2, 0},
+          Shape{2, 3, 8, 4, 4, 4, 1, 0, 3}, Shape{1, 3, 4, 1, 1, 1, 1, 0, 0}})
       for (int variant = 0; variant < 2; ++variant) {
         ConvCase c;
         c.N = sh.N, c.C = sh.C, c.M = sh.M, c.in = {sh.H, sh.W}, c.k = {sh.k, sh.k};

@@ -411,7 +411,7 @@ void row_indirection(const State& st, const uint8_t* x, int64_t xbytes, int64_t 
         const bool in = iy >= 0 && iy < IH;
         base[ky] = in ? x + row * C : st.pad_pixel.data();
         step[ky] = in ? C : 0;
-        if (in) last = std::min(last, (xbytes - Cr) / C - row);
+        if (in) last = std::min(last, xbytes >= Cr ? (xbytes - Cr) / C - row : -1);
       }
     }
     const int64_t ix0 = px.ox * g.s[2] - g.pb[2];
