@@ -394,48 +394,43 @@ void row_indirection(const State& st, const uint8_t* x, int64_t xbytes, int64_t 
   const ConvGeom& g = st.g;
   const int64_t C = g.C, IH = g.in[1], IW = g.in[2];
   const int64_t KH = g.k[1], KW = g.k[2], Cr = st.row_bytes;
-  constexpr int64_t kMaxKH = 16;
-  // Per kernel row of the current output row: kernel row ky of the pixel at ix0 starts at
-  // base[ky] + ix0 * step[ky] (rows outside the input: the zero-point row, step 0), in place
-  // for 0 <= ix0 <= last (the row inside x, Cr bytes readable).
-  const uint8_t* base[kMaxKH];
-  int64_t step[kMaxKH], last = -1;
-  const bool fast = KH <= kMaxKH;
+  const uint8_t* pad = st.pad_pixel.data();
+  // Per kernel row, set at each output row: the input row (nullptr: outside the input). Pixels
+  // with 0 <= ix0 <= last read every kernel row in place (inside the row's pixels and inside x).
+  thread_local std::vector<const uint8_t*> row_buf;
+  row_buf.resize(size_t(KH));
+  const uint8_t** row_ptr = row_buf.data();
+  int64_t last = -1;
   PixelCursor px(g, p0);
   for (int64_t r = 0; r < rows; ++r, px.next()) {
-    if (fast && (r == 0 || px.ox == 0)) {
+    if (r == 0 || px.ox == 0) {
       last = IW - KW;
       for (int64_t ky = 0; ky < KH; ++ky) {
         const int64_t iy = px.oy * g.s[1] - g.pb[1] + ky * g.d[1];
         const int64_t row = (px.n * IH + iy) * IW;
         const bool in = iy >= 0 && iy < IH;
-        base[ky] = in ? x + row * C : st.pad_pixel.data();
-        step[ky] = in ? C : 0;
+        row_ptr[ky] = in ? x + row * C : nullptr;
         if (in) last = std::min(last, xbytes >= Cr ? (xbytes - Cr) / C - row : -1);
       }
     }
     const int64_t ix0 = px.ox * g.s[2] - g.pb[2];
-    if (fast && ix0 >= 0 && ix0 <= last) {
-      for (int64_t ky = 0; ky < KH; ++ky) ind[ky] = base[ky] + ix0 * step[ky];
+    if (ix0 >= 0 && ix0 <= last) {
+      for (int64_t ky = 0; ky < KH; ++ky) ind[ky] = row_ptr[ky] ? row_ptr[ky] + ix0 * C : pad;
       ind += KH;
       continue;
     }
-    for (int64_t ky = 0; ky < KH; ++ky) {
-      const int64_t iy = px.oy * g.s[1] - g.pb[1] + ky * g.d[1];
-      if (iy < 0 || iy >= IH) {
-        *ind++ = st.pad_pixel.data();
-        continue;
-      }
-      const int64_t row = (px.n * IH + iy) * IW;
-      if (ix0 >= 0 && ix0 + KW <= IW && (row + ix0) * C + Cr <= xbytes) {
-        *ind++ = x + (row + ix0) * C;
+    // Crosses a border or the end of x: zero points around the pixels inside.
+    for (int64_t ky = 0; ky < KH; ++ky, ++ind) {
+      const uint8_t* src = row_ptr[ky];
+      if (!src) {
+        *ind = pad;
         continue;
       }
       uint8_t* d = scratch + (r * KH + ky) * Cr;
-      for (int64_t k = 0; k < Cr; ++k) d[k] = st.pad;
+      std::fill(d, d + Cr, st.pad);
       for (int64_t kx = std::max<int64_t>(0, -ix0); kx < KW && ix0 + kx < IW; ++kx)
-        for (int64_t c = 0; c < C; ++c) d[kx * C + c] = x[(row + ix0 + kx) * C + c];
-      *ind++ = d;
+        std::copy(src + (ix0 + kx) * C, src + (ix0 + kx + 1) * C, d + kx * C);
+      *ind = d;
     }
   }
 }
