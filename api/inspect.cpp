@@ -28,6 +28,12 @@ int64_t node_flops(const Node& n, const Plan& p) {
     for (size_t i = 1; i < w.size(); ++i) per_out *= w[i];
     return 2 * checked_numel(out) * per_out;
   }
+  if (n.op_type == "NhwcMBConv" && n.inputs.size() >= 6) {  // expansion, depthwise, projection
+    const Dims& x = shape(0);                               // [N,H,W,Cin]
+    const int64_t cexp = shape(3)[0], cout = out[3], out_px = checked_numel(out) / cout;
+    const int64_t expand = n.inputs[1] >= 0 ? 2 * checked_numel(x) * cexp : 0;
+    return expand + 2 * out_px * cexp * 9 + 2 * out_px * cexp * cout;
+  }
   if (n.op_type == "ConvTranspose" && n.inputs.size() >= 2) {
     const Dims& x = shape(0);
     const Dims& w = shape(1);  // [IC, OC/groups, k...]

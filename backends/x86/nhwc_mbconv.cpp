@@ -1,0 +1,440 @@
+// NhwcMBConv (domain "engine", made by the fuse-mbconv pass from lowered NhwcConv nodes): a
+// MobileNetV2 inverted-residual block on channels-last float32 activations, as one node:
+//   E = clamp(X * W_exp + B_exp, exp_min, exp_max)        1x1 expansion (absent: E = X)
+//   D = clamp(depthwise3x3(E) + B_dw, dw_min, dw_max)      pad 1, stride 1 or 2
+//   Y = clamp(D * W_proj + B_proj + Sum, proj_min, proj_max)  1x1 projection, optional Sum
+// Inputs: X [N,H,W,Cin], W_exp [Cexp,Cin,1,1] (optional), B_exp [Cexp], W_dw [Cexp,1,3,3], B_dw
+// [Cexp], W_proj [Cout,Cexp,1,1], B_proj [Cout], Sum [N,Ho,Wo,Cout] (optional); every input but
+// X and Sum is a constant; biases optional. Attributes: stride (1 or 2) and the six clamp bounds
+// (Relu is [0, max], Clip its bounds, no activation [lowest, max]). Cexp must be a multiple of 16.
+//
+// Why: on large maps the expanded tensor (112 x 112 x 96 floats, 4.8 MB per image, in
+// mobilenet_v2) does not fit in the caches; three separate convs write it to memory and read it
+// back. Here a thread works on a range of output rows of one image: the expanded input rows it
+// needs are computed into a ring of three rows (in L2), the depthwise output row goes to a
+// one-row buffer (L1) and is projected straight away. The expanded tensor never exists.
+// The float sums run in another order than oneDNN's, so results differ from the unfused convs in
+// the last bits (tests compare with a tolerance).
+//
+// Kernels: AVX-512F only (the pass fuses only on CPUs that have it). The 1x1 convs are a GEMM
+// with R x V register tiles (R pixels x V vectors of 16 output channels) over weights packed
+// [K][N rounded up to 16], bias, Sum and clamp applied on the registers; the depthwise conv
+// keeps its 9 weight vectors of 16 channels in registers and does 4 output pixels at a time.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <vector>
+
+#include "backends/registry.h"
+#include "core/error.h"
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define ENGINE_MB_X86 1
+#define ENGINE_MB_AVX512 __attribute__((target("avx2,fma,avx512f")))
+#endif
+
+namespace engine::x86 {
+namespace {
+
+constexpr const char* kOp = "NhwcMBConv";
+
+int64_t round16(int64_t n) {
+  return (n + 15) / 16 * 16;
+}
+
+struct Clamp {
+  float lo = std::numeric_limits<float>::lowest(), hi = std::numeric_limits<float>::max();
+};
+
+Clamp clamp_attrs(const Node& n, const std::string& prefix) {
+  Clamp c;
+  c.lo = n.attrs.get_float(prefix + "_min", c.lo);
+  c.hi = n.attrs.get_float(prefix + "_max", c.hi);
+  ENGINE_CHECK(!(c.lo > c.hi), kOp, ": ", prefix, "_min (", c.lo, ") exceeds ", prefix, "_max (",
+               c.hi, ")");
+  return c;
+}
+
+struct Geometry {
+  int64_t N = 0, H = 0, W = 0, Cin = 0, Cexp = 0, Cout = 0, Ho = 0, Wo = 0, stride = 1;
+  bool expand = false, sum = false;
+};
+
+Geometry geometry(const InferContext& ctx) {
+  const Node& n = ctx.node();
+  Geometry g;
+  ENGINE_CHECK(ctx.dtype(0) == DType::F32 && ctx.rank(0) == 4, kOp,
+               ": X must be a float32 [N,H,W,C] tensor, got ", dims_str(ctx.shape(0)));
+  const Dims& x = ctx.shape(0);
+  g.N = x[0], g.H = x[1], g.W = x[2], g.Cin = x[3];
+  g.stride = n.attrs.get_int("stride", 1);
+  ENGINE_CHECK(g.stride == 1 || g.stride == 2, kOp, ": stride must be 1 or 2, got ", g.stride);
+  auto check_f32 = [&](int i, const Dims& want, const char* what) {
+    ENGINE_CHECK(ctx.has_input(i), kOp, ": ", what, " (input ", i, ") is missing");
+    ENGINE_CHECK(ctx.dtype(i) == DType::F32 && ctx.shape(i) == want, kOp, ": ", what, " (input ", i,
+                 ") must be float32 ", dims_str(want), ", got ", dims_str(ctx.shape(i)));
+  };
+  ENGINE_CHECK(ctx.has_input(3) && ctx.rank(3) == 4, kOp, ": W_dw (input 3) must have rank 4");
+  g.Cexp = ctx.shape(3)[0];
+  check_f32(3, {g.Cexp, 1, 3, 3}, "W_dw");
+  ENGINE_CHECK(g.Cexp > 0 && g.Cexp % 16 == 0, kOp, ": the expanded channels (", g.Cexp,
+               ") must be a positive multiple of 16");
+  g.expand = ctx.has_input(1);
+  if (g.expand)
+    check_f32(1, {g.Cexp, g.Cin, 1, 1}, "W_exp");
+  else
+    ENGINE_CHECK(g.Cin == g.Cexp, kOp, ": without W_exp, X must have ", g.Cexp, " channels, got ",
+                 g.Cin);
+  ENGINE_CHECK(ctx.has_input(5) && ctx.rank(5) == 4, kOp, ": W_proj (input 5) must have rank 4");
+  g.Cout = ctx.shape(5)[0];
+  check_f32(5, {g.Cout, g.Cexp, 1, 1}, "W_proj");
+  if (ctx.has_input(2)) check_f32(2, {g.Cexp}, "B_exp");
+  if (ctx.has_input(4)) check_f32(4, {g.Cexp}, "B_dw");
+  if (ctx.has_input(6)) check_f32(6, {g.Cout}, "B_proj");
+  ENGINE_CHECK(g.H >= 1 && g.W >= 1 && g.Cin >= 1 && g.Cout >= 1, kOp,
+               ": empty input or output: X ", dims_str(x));
+  g.Ho = (g.H - 1) / g.stride + 1;
+  g.Wo = (g.W - 1) / g.stride + 1;
+  g.sum = ctx.has_input(7);
+  if (g.sum) check_f32(7, {g.N, g.Ho, g.Wo, g.Cout}, "Sum");
+  return g;
+}
+
+void infer(InferContext& ctx) {
+  const Geometry g = geometry(ctx);
+  ctx.set_output(0, DType::F32, {g.N, g.Ho, g.Wo, g.Cout});
+}
+
+struct State {
+  Geometry g;
+  Clamp exp, dw, proj;
+  int64_t ldw2 = 0;           // Cout rounded up to 16
+  std::vector<float> w1, b1;  // [Cin][Cexp], [Cexp]
+  std::vector<float> wd, bd;  // [9][Cexp], [Cexp]
+  std::vector<float> w2, b2;  // [Cexp][ldw2], [ldw2] (zero beyond Cout)
+};
+
+std::vector<float> constant_or_zeros(const InferContext& ctx, int i, int64_t n, int64_t padded) {
+  std::vector<float> v(size_t(padded), 0.0f);
+  if (ctx.has_input(i)) {
+    const Tensor* t = ctx.value_or_null(i);
+    ENGINE_CHECK(t, kOp, ": input ", i, " must be a constant");
+    std::copy(t->data<float>(), t->data<float>() + n, v.begin());
+  }
+  return v;
+}
+
+const float* constant_data(const InferContext& ctx, int i, const char* what) {
+  const Tensor* t = ctx.value_or_null(i);
+  ENGINE_CHECK(t, kOp, ": ", what, " (input ", i, ") must be a constant");
+  return t->data<float>();
+}
+
+std::shared_ptr<const void> prepare(const InferContext& ctx) {
+  auto st = std::make_shared<State>();
+  const Geometry g = st->g = geometry(ctx);
+  st->exp = clamp_attrs(ctx.node(), "exp");
+  st->dw = clamp_attrs(ctx.node(), "dw");
+  st->proj = clamp_attrs(ctx.node(), "proj");
+  if (g.expand) {
+    const float* w = constant_data(ctx, 1, "W_exp");
+    st->w1.resize(size_t(g.Cin * g.Cexp));
+    for (int64_t m = 0; m < g.Cexp; ++m)
+      for (int64_t k = 0; k < g.Cin; ++k) st->w1[size_t(k * g.Cexp + m)] = w[m * g.Cin + k];
+    st->b1 = constant_or_zeros(ctx, 2, g.Cexp, g.Cexp);
+  }
+  const float* wd = constant_data(ctx, 3, "W_dw");
+  st->wd.resize(size_t(9 * g.Cexp));
+  for (int64_t c = 0; c < g.Cexp; ++c)
+    for (int t = 0; t < 9; ++t) st->wd[size_t(t * g.Cexp + c)] = wd[c * 9 + t];
+  st->bd = constant_or_zeros(ctx, 4, g.Cexp, g.Cexp);
+  st->ldw2 = round16(g.Cout);
+  const float* w2 = constant_data(ctx, 5, "W_proj");
+  st->w2.assign(size_t(g.Cexp * st->ldw2), 0.0f);
+  for (int64_t m = 0; m < g.Cout; ++m)
+    for (int64_t k = 0; k < g.Cexp; ++k) st->w2[size_t(k * st->ldw2 + m)] = w2[m * g.Cexp + k];
+  st->b2 = constant_or_zeros(ctx, 6, g.Cout, st->ldw2);
+  return st;
+}
+
+#ifdef ENGINE_MB_X86
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
+#ifndef __clang__
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12's AVX-512 intrinsics
+#endif
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
+// C[r][0:N] = clamp(A[r][0:K] x W[0:K][0:N] + bias (+ S[r]), lo, hi) for `rows` rows.
+struct Gemm {
+  const float* a;
+  int64_t lda, K;
+  const float* w;  // [K][ldw], zero beyond N
+  int64_t ldw;
+  const float* bias;  // [ldw]
+  int64_t N;
+  Clamp clamp;
+  float* c;
+  int64_t ldc;
+  const float* sum;  // nullptr or rows of ld lds
+  int64_t lds;
+};
+
+// One R x (16 V) tile: rows r0.., columns c0.. (c0 a multiple of 16).
+template <int R, int V>
+ENGINE_MB_AVX512 void tile(const Gemm& g, int64_t r0, int64_t c0) {
+  __m512 acc[R][V];
+#pragma GCC unroll 4
+  for (int v = 0; v < V; ++v) {
+    const __m512 b = _mm512_loadu_ps(g.bias + c0 + 16 * v);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) acc[r][v] = b;
+  }
+  const float* a = g.a + r0 * g.lda;
+  const float* w = g.w + c0;
+  for (int64_t k = 0; k < g.K; ++k) {
+    __m512 wv[V];
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) wv[v] = _mm512_loadu_ps(w + k * g.ldw + 16 * v);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      const __m512 x = _mm512_set1_ps(a[r * g.lda + k]);
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(x, wv[v], acc[r][v]);
+    }
+  }
+  const __m512 lo = _mm512_set1_ps(g.clamp.lo), hi = _mm512_set1_ps(g.clamp.hi);
+#pragma GCC unroll 4
+  for (int v = 0; v < V; ++v) {
+    const int64_t left = g.N - (c0 + 16 * v);
+    const __mmask16 m = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      __m512 y = acc[r][v];
+      if (g.sum)
+        y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, g.sum + (r0 + r) * g.lds + c0 + 16 * v));
+      y = _mm512_min_ps(_mm512_max_ps(y, lo), hi);
+      _mm512_mask_storeu_ps(g.c + (r0 + r) * g.ldc + c0 + 16 * v, m, y);
+    }
+  }
+}
+
+// Rows per tile for V vectors: about 24 accumulators.
+template <int V>
+constexpr int rows_for() {
+  return V == 4 ? 6 : V == 3 ? 8 : 12;
+}
+
+// The last `rows` (< rows_for<V>()) rows, starting at r0.
+template <int V, int R>
+ENGINE_MB_AVX512 void tail(const Gemm& g, int64_t r0, int64_t rows, int64_t c0) {
+  if constexpr (R > 0) {
+    if (rows == R)
+      tile<R, V>(g, r0, c0);
+    else
+      tail<V, R - 1>(g, r0, rows, c0);
+  }
+}
+
+template <int V>
+ENGINE_MB_AVX512 void column_block(const Gemm& g, int64_t rows, int64_t c0) {
+  constexpr int R = rows_for<V>();
+  int64_t r = 0;
+  for (; r + R <= rows; r += R) tile<R, V>(g, r, c0);
+  if (r < rows) tail<V, R - 1>(g, r, rows - r, c0);
+}
+
+ENGINE_MB_AVX512 void gemm(const Gemm& g, int64_t rows) {
+  const int64_t nv = g.ldw / 16;
+  // Blocks of 4 vectors, or of 3 when that divides evenly (96 = 3 + 3, 144 = 3 + 3 + 3).
+  const int vb = nv % 4 == 0 ? 4 : nv % 3 == 0 ? 3 : 4;
+  for (int64_t v = 0; v < nv;) {
+    const int64_t n = std::min<int64_t>(vb, nv - v);
+    switch (n) {
+      case 4:
+        column_block<4>(g, rows, 16 * v);
+        break;
+      case 3:
+        column_block<3>(g, rows, 16 * v);
+        break;
+      case 2:
+        column_block<2>(g, rows, 16 * v);
+        break;
+      default:
+        column_block<1>(g, rows, 16 * v);
+        break;
+    }
+    v += n;
+  }
+}
+
+// 16 channels of P depthwise output pixels (stride S) whose taps start at offset x0 of the three
+// rows r[]. P = 8 independent sums keep both FMA pipes busy (an FMA waits 4 cycles for its sum).
+template <int S, int P>
+__attribute__((always_inline)) ENGINE_MB_AVX512 inline void dw_pixels(const float* const (&r)[3],
+                                                                      int64_t x0, int64_t C,
+                                                                      const __m512 (&w)[9],
+                                                                      __m512 b, __m512 lo,
+                                                                      __m512 hi, float* out) {
+  __m512 a[P];
+#pragma GCC unroll 8
+  for (int p = 0; p < P; ++p) a[p] = b;
+#pragma GCC unroll 3
+  for (int ky = 0; ky < 3; ++ky)
+#pragma GCC unroll 3
+    for (int kx = 0; kx < 3; ++kx)
+#pragma GCC unroll 8
+      for (int p = 0; p < P; ++p)
+        a[p] =
+            _mm512_fmadd_ps(_mm512_loadu_ps(r[ky] + x0 + (S * p + kx) * C), w[3 * ky + kx], a[p]);
+#pragma GCC unroll 8
+  for (int p = 0; p < P; ++p)
+    _mm512_storeu_ps(out + p * C, _mm512_min_ps(_mm512_max_ps(a[p], lo), hi));
+}
+
+// P output pixels from ox, every channel.
+template <int S, int P>
+__attribute__((always_inline)) ENGINE_MB_AVX512 inline void dw_block(const float* const in[3],
+                                                                     int64_t ox, int64_t C,
+                                                                     const float* wd,
+                                                                     const float* bd, __m512 lo,
+                                                                     __m512 hi, float* out) {
+  for (int64_t c = 0; c < C; c += 16) {
+    __m512 w[9];
+    for (int t = 0; t < 9; ++t) w[t] = _mm512_loadu_ps(wd + t * C + c);
+    const __m512 b = _mm512_loadu_ps(bd + c);
+    const float* const r[3] = {in[0] + c, in[1] + c, in[2] + c};
+    dw_pixels<S, P>(r, S * ox * C, C, w, b, lo, hi, out + ox * C + c);
+  }
+}
+
+// One depthwise output row: in[ky] are the three input rows (W + 2 pixels of C channels, the
+// first and last pixel zero), out gets Wo pixels.
+template <int S>
+ENGINE_MB_AVX512 void dw_row(const float* const in[3], int64_t Wo, int64_t C, const float* wd,
+                             const float* bd, Clamp cl, float* out) {
+  const __m512 lo = _mm512_set1_ps(cl.lo), hi = _mm512_set1_ps(cl.hi);
+  // Pixels outer, channels inner: the rows are read front to back (prefetch-friendly), and
+  // each input line is used again by the next group of pixels while it is still in L1.
+  int64_t ox = 0;
+  for (; ox + 8 <= Wo; ox += 8) dw_block<S, 8>(in, ox, C, wd, bd, lo, hi, out);
+  for (; ox + 4 <= Wo; ox += 4) dw_block<S, 4>(in, ox, C, wd, bd, lo, hi, out);
+  for (; ox < Wo; ++ox) dw_block<S, 1>(in, ox, C, wd, bd, lo, hi, out);
+}
+
+// Output rows [oy0, oy1) of one image. buf: scratch of 4 (W + 2) Cexp + Wo Cexp floats.
+ENGINE_MB_AVX512 void run_rows(const State& st, const float* x, const float* sum, float* y,
+                               int64_t oy0, int64_t oy1, float* buf) {
+  const Geometry& g = st.g;
+  const int64_t row = (g.W + 2) * g.Cexp;
+  float* ring = buf;            // 3 rows
+  float* zero = buf + 3 * row;  // a row of zeros (padding above and below)
+  float* dwo = buf + 4 * row;   // the depthwise output row
+  std::fill(zero, zero + row, 0.0f);
+  for (int i = 0; i < 3; ++i) {  // the padding pixels of the ring rows
+    std::fill(ring + i * row, ring + i * row + g.Cexp, 0.0f);
+    std::fill(ring + i * row + (g.W + 1) * g.Cexp, ring + (i + 1) * row, 0.0f);
+  }
+  int64_t held[3] = {-1, -1, -1};  // input row in each ring slot
+  for (int64_t oy = oy0; oy < oy1; ++oy) {
+    const float* in[3];
+    for (int ky = 0; ky < 3; ++ky) {
+      const int64_t iy = g.stride * oy - 1 + ky;
+      if (iy < 0 || iy >= g.H) {
+        in[ky] = zero;
+        continue;
+      }
+      float* r = ring + (iy % 3) * row;
+      if (held[iy % 3] != iy) {
+        const float* xr = x + iy * g.W * g.Cin;
+        if (g.expand) {
+          const Gemm e{xr,     g.Cin,  g.Cin,      st.w1.data(), g.Cexp,  st.b1.data(),
+                       g.Cexp, st.exp, r + g.Cexp, g.Cexp,       nullptr, 0};
+          gemm(e, g.W);
+        } else {
+          std::memcpy(r + g.Cexp, xr, size_t(g.W * g.Cexp) * sizeof(float));
+        }
+        held[iy % 3] = iy;
+      }
+      in[ky] = r;
+    }
+    if (g.stride == 1)
+      dw_row<1>(in, g.Wo, g.Cexp, st.wd.data(), st.bd.data(), st.dw, dwo);
+    else
+      dw_row<2>(in, g.Wo, g.Cexp, st.wd.data(), st.bd.data(), st.dw, dwo);
+    const Gemm p{dwo,
+                 g.Cexp,
+                 g.Cexp,
+                 st.w2.data(),
+                 st.ldw2,
+                 st.b2.data(),
+                 g.Cout,
+                 st.proj,
+                 y + oy * g.Wo * g.Cout,
+                 g.Cout,
+                 sum ? sum + oy * g.Wo * g.Cout : nullptr,
+                 g.Cout};
+    gemm(p, g.Wo);
+  }
+}
+
+#pragma GCC diagnostic pop
+#endif  // ENGINE_MB_X86
+
+void kernel(KernelContext& kc) {
+  const auto* st = static_cast<const State*>(kc.state);
+  ENGINE_CHECK(st, kOp, ": not prepared");
+#ifdef ENGINE_MB_X86
+  ENGINE_CHECK(__builtin_cpu_supports("avx512f"), kOp, ": needs a CPU with AVX-512F");
+  const Geometry& g = st->g;
+  const float* x = kc.in(0).data<float>();
+  const float* sum = st->g.sum ? kc.in(7).data<float>() : nullptr;
+  float* y = kc.out(0).data<float>();
+  const int T = std::max(1, kc.num_threads);
+  // Images, each cut into row ranges when there are fewer images than threads (the ranges
+  // recompute the one or two expanded rows they share).
+  const int64_t parts = g.N >= T ? 1 : std::min<int64_t>((T + g.N - 1) / g.N, g.Ho);
+  const int64_t jobs = g.N * parts;
+  const size_t scratch = size_t(4 * (g.W + 2) * g.Cexp + g.Wo * g.Cexp);
+#pragma omp parallel for num_threads(T) schedule(static) if (T > 1 && jobs > 1)
+  for (int64_t j = 0; j < jobs; ++j) {
+    thread_local std::vector<float> buf;
+    if (buf.size() < scratch + 16) buf.resize(scratch + 16);
+    // 64-byte aligned (every pixel of the rows then is: Cexp is a multiple of 16); a vector
+    // load crossing two cache lines costs two.
+    float* aligned =
+        reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t(63));
+    const int64_t n = j / parts, p = j % parts;
+    const int64_t oy0 = p * g.Ho / parts, oy1 = (p + 1) * g.Ho / parts;
+    const int64_t in_img = g.H * g.W * g.Cin, out_img = g.Ho * g.Wo * g.Cout;
+    run_rows(*st, x + n * in_img, sum ? sum + n * out_img : nullptr, y + n * out_img, oy0, oy1,
+             aligned);
+  }
+#else
+  fail(kOp, ": needs an x86-64 build");
+#endif
+}
+
+}  // namespace
+
+void register_x86_mbconv(OpRegistry& r) {
+  OpSchema s;
+  s.op_type = kOp;
+  s.domain = "engine";
+  s.min_inputs = 7;
+  s.max_inputs = 8;
+  s.validate = [](const Node& n) {
+    const int64_t stride = n.attrs.get_int("stride", 1);
+    ENGINE_CHECK(stride == 1 || stride == 2, kOp, ": stride must be 1 or 2, got ", stride);
+    for (const char* p : {"exp", "dw", "proj"}) clamp_attrs(n, p);
+  };
+  s.infer = infer;
+  s.prepare = prepare;
+  s.kernel = kernel;
+  r.add(std::move(s));
+}
+
+}  // namespace engine::x86
