@@ -1,5 +1,7 @@
 #include "engine/engine.h"
 
+#include <mutex>
+
 #include "backends/registry.h"
 #include "frontend/native.h"
 #include "frontend/onnx_writer.h"
@@ -29,6 +31,12 @@ Model Model::from_ir(Graph g, ModelInfo info, const ModelOptions& opt) {
   return m;
 }
 
+// The lowering run_watch falls back to (Model::watch_executor).
+struct Model::WatchLowering {
+  std::mutex mu;
+  std::shared_ptr<Executor> exec;
+};
+
 void Model::set_graph(Graph g) {
   ENGINE_CHECK(opt_.backend == "onednn" || opt_.backend == "reference", "unknown backend '",
                opt_.backend, "' (expected onednn or reference)");
@@ -36,6 +44,7 @@ void Model::set_graph(Graph g) {
   if (opt_.backend == "onednn") run_passes(g, PassContext{engine_registry()}, opt_.passes, true);
   exec_ =
       std::make_shared<Executor>(std::make_shared<const Graph>(std::move(g)), engine_registry());
+  watch_ = std::make_shared<WatchLowering>();
   inputs_ = io_infos(graph(), graph().inputs);
   outputs_ = io_infos(graph(), graph().outputs);
 }
@@ -78,12 +87,43 @@ static Tensor nhwc_to_nchw(const Tensor& t) {
   return eval_node(engine_registry(), n, {&t}).at(0);
 }
 
+// Backend fusions fold IR values away (fuse-mbconv: the expanded and depthwise tensors of an
+// inverted-residual block; fuse-qconv-qadd: the conv output before the add). When a watched value
+// is one of them, the watch runs the IR lowered without those fusions (same numbers up to float
+// summation order), built once per model.
+const Executor& Model::watch_executor(const std::set<std::string>& watch) const {
+  if (opt_.backend != "onednn") return *exec_;
+  std::set<std::string> produced;
+  const Graph& g = graph();
+  for (int id : g.inputs) produced.insert(g.value(id).name);
+  for (const Node& n : g.nodes)
+    for (int o : n.outputs)
+      if (o >= 0) produced.insert(g.value(o).name);
+  bool hidden = false;
+  for (const std::string& w : watch)
+    hidden =
+        hidden || (ir_->find_value(w) >= 0 && !produced.count(w) && !produced.count(w + "_nhwc"));
+  if (!hidden) return *exec_;
+  std::lock_guard<std::mutex> lock(watch_->mu);
+  if (!watch_->exec) {
+    Graph lowered = *ir_;
+    PassOptions po = opt_.passes;
+    po.disabled.insert("fuse-mbconv");
+    po.disabled.insert("fuse-qconv-qadd");
+    run_passes(lowered, PassContext{engine_registry()}, po, true);
+    watch_->exec = std::make_shared<Executor>(std::make_shared<const Graph>(std::move(lowered)),
+                                              engine_registry());
+  }
+  return *watch_->exec;
+}
+
 std::vector<Tensor> Model::run_watch(const std::vector<Tensor>& inputs,
                                      const std::set<std::string>& watch, const WatchFn& fn,
                                      const RunOptions& opt) const {
   // Lowered value id -> (IR name, channels-last). The lowering names a value's NHWC form
   // "<name>_nhwc" (core/passes/lower_onednn.cpp).
-  const Graph& g = graph();
+  const Executor& ex = watch_executor(watch);
+  const Graph& g = ex.graph();
   std::vector<std::pair<const std::string*, bool>> map(g.values.size(), {nullptr, false});
   static const std::string kSuffix = "_nhwc";
   for (size_t v = 0; v < g.values.size(); ++v) {
@@ -121,7 +161,8 @@ std::vector<Tensor> Model::run_watch(const std::vector<Tensor>& inputs,
     for (size_t k = 0; k < n.outputs.size() && k < outs.size(); ++k)
       if (n.outputs[k] >= 0 && outs[k]) deliver(size_t(n.outputs[k]), *outs[k]);
   };
-  return run(inputs, o);
+  if (o.threads <= 0) o.threads = opt_.threads;
+  return ex.run(inputs, o);
 }
 
 std::map<std::string, Tensor> Model::run(const std::map<std::string, Tensor>& inputs,

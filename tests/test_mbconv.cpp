@@ -213,3 +213,29 @@ TEST_CASE("fuse-mbconv leaves what it must not fuse") {
     CHECK(op_counts(load(mb, "onednn", "all").graph())["NhwcMBConv"] == 1);
   }
 }
+
+TEST_CASE("run_watch still sees the tensors fuse-mbconv folds away (the debugger's FP32 side)") {
+  if (!avx512f()) return;
+  std::mt19937 rng(8);
+  const Block b{16, 96, 24, 106, 106, 2, true, false, "Clip", "Clip", ""};
+  const ModelBuilder mb = block_model(b, rng);
+  Model fast = load(mb, "onednn"), ref = load(mb, "reference");
+  REQUIRE(op_counts(fast.graph())["NhwcMBConv"] == 1);
+  const Tensor x = uniform({2, b.cin, b.h, b.w}, rng, -1.0f, 1.0f);
+  const std::set<std::string> watch = {"ea", "da", "y"};
+  std::map<std::string, Tensor> got, want;
+  const std::vector<Tensor> out = fast.run_watch(
+      {x}, watch, [&](const std::string& n, const Tensor& t) { got[n] = t.clone(); });
+  ref.run_watch({x}, watch, [&](const std::string& n, const Tensor& t) { want[n] = t.clone(); });
+  for (const std::string& n : watch) {
+    CAPTURE(n);
+    REQUIRE(got.count(n) == 1);
+    REQUIRE(want.count(n) == 1);
+    CHECK(max_rel_diff(got[n], want[n]) < 2e-5);
+  }
+  CHECK(max_rel_diff(out[0], want["y"]) < 2e-5);
+  // A watch of values the fused graph has keeps using it (and gives the same output).
+  std::map<std::string, Tensor> y_only;
+  fast.run_watch({x}, {"y"}, [&](const std::string& n, const Tensor& t) { y_only[n] = t.clone(); });
+  CHECK(max_rel_diff(y_only["y"], want["y"]) < 2e-5);
+}

@@ -119,8 +119,13 @@ class Model {
   Model with_graph(Graph g) const;
   // Sets ir_ to g and exec_ to g lowered for opt_.backend.
   void set_graph(Graph g);
+  // The executor run_watch uses: exec_, or (when a backend fusion hides watched values) the
+  // IR lowered without the backend fusions, made on first need.
+  const Executor& watch_executor(const std::set<std::string>& watch) const;
   std::shared_ptr<const Graph> ir_;
   std::shared_ptr<Executor> exec_;
+  struct WatchLowering;
+  std::shared_ptr<WatchLowering> watch_;
   ModelInfo info_;
   ModelOptions opt_;
   std::vector<IoInfo> inputs_, outputs_;
