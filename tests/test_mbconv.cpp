@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <random>
 
@@ -50,9 +51,11 @@ double max_rel_diff(const Tensor& got, const Tensor& want) {
   return worst;
 }
 
+// Whether fuse-mbconv fires here: an AVX-512F CPU, no lower ENGINE_ISA level forced.
 bool avx512f() {
 #if defined(__GNUC__) && defined(__x86_64__)
-  return __builtin_cpu_supports("avx512f");
+  const char* isa = std::getenv("ENGINE_ISA");
+  return __builtin_cpu_supports("avx512f") && (!isa || !*isa || std::string(isa) == "avx512_vnni");
 #else
   return false;
 #endif
@@ -211,6 +214,19 @@ TEST_CASE("fuse-mbconv leaves what it must not fuse") {
     CHECK(op_counts(load(mb, "onednn", "blocks").graph())["NhwcConv"] == 3);
     CHECK(op_counts(load(mb, "onednn", "all", {"fuse-mbconv"}).graph())["NhwcConv"] == 3);
     CHECK(op_counts(load(mb, "onednn", "all").graph())["NhwcMBConv"] == 1);
+  }
+  SUBCASE("ENGINE_ISA forcing a level below avx512_vnni keeps the three convs") {
+    Block b{16, 96, 24, 106, 106, 2, true, false, "Clip", "Clip", ""};
+    ModelBuilder mb = block_model(b, rng);
+    const char* old = std::getenv("ENGINE_ISA");
+    const std::string saved = old ? old : "";
+    setenv("ENGINE_ISA", "avx2", 1);  // a float graph: no INT8 kernel reads it here
+    const int convs = op_counts(load(mb, "onednn").graph())["NhwcConv"];
+    if (old)
+      setenv("ENGINE_ISA", saved.c_str(), 1);
+    else
+      unsetenv("ENGINE_ISA");
+    CHECK(convs == 3);
   }
 }
 

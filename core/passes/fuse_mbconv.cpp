@@ -8,9 +8,10 @@
 // outputs; the 1x1 convs have stride 1, no padding, group 1; the depthwise conv is 3x3, stride 1
 // or 2 in both axes, padding 1 on every side, no dilation; the expansion and depthwise convs have
 // no Sum; every activation is none, Relu or Clip; the expanded channels are a multiple of 16; the
-// CPU has AVX-512F. And the expanded tensor of one sample is at least kMinBytes: on smaller maps it
-// stays in cache anyway, and oneDNN's separate convs (larger GEMMs) are faster.
-// Runs after lower-onednn, at fusion level "all".
+// CPU has AVX-512F (and ENGINE_ISA does not force a lower level). And the expanded tensor of one
+// sample is at least kMinBytes: on smaller maps it stays in cache anyway, and oneDNN's separate
+// convs (larger GEMMs) are faster. Runs after lower-onednn, at fusion level "all".
+#include <cstdlib>
 #include <limits>
 #include <optional>
 
@@ -94,6 +95,9 @@ class FuseMbconvPass : public Pass {
   bool run(Graph& g, const PassContext& ctx) const override {
 #if defined(__GNUC__) && defined(__x86_64__)
     if (!__builtin_cpu_supports("avx512f")) return false;
+    // A lower level forced with ENGINE_ISA (reference, avx2, avx_vnni) keeps the separate convs.
+    const char* isa = std::getenv("ENGINE_ISA");
+    if (isa && *isa && std::string(isa) != "avx512_vnni") return false;
 #else
     return false;
 #endif
