@@ -2,6 +2,9 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <cstdlib>
+#include <string>
+
 #include "ops/igemm.h"
 
 namespace engine {
@@ -73,6 +76,13 @@ std::vector<std::pair<std::string, std::string>> kernel_selection() {
                                     : used == IgemmIsa::Avx512Vnni
                                         ? "avx512 SIMD (channels-last tiles), avx2 SIMD (rows)"
                                         : "avx2 SIMD"});
+  const char* isa_env = std::getenv("ENGINE_ISA");
+  const bool mbconv = __builtin_cpu_supports("avx512f") &&
+                      (!isa_env || !*isa_env || std::string(isa_env) == "avx512_vnni");
+  rows.push_back({"float inverted residual (NhwcMBConv)",
+                  mbconv ? "avx512f register tiles, row by row (fuse-mbconv: expanded maps "
+                           ">= 1 MiB per sample)"
+                         : "off: separate oneDNN convs (needs avx512f, ENGINE_ISA not lowered)"});
   const dnnl_version_t* v = dnnl_version();
   rows.push_back({"float conv / pool / inner product",
                   "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +

@@ -440,7 +440,7 @@ int Commands::run_eval() {
 int Commands::run_inspect() {
   if (list_kernels_) {
     for (const auto& [what, choice] : kernel_selection())
-      std::cout << std::left << std::setw(34) << what << choice << "\n";
+      std::cout << std::left << std::setw(38) << what << choice << "\n";
     return 0;
   }
   if (list_passes_) {

@@ -157,6 +157,7 @@ TEST_SUITE("cli") {
     r = run_cli("inspect " + kDemo + " --kernels");
     ::unsetenv("ENGINE_ISA");
     CHECK(r.out.find("no VNNI: u8 / s8 widened to int16") != std::string::npos);
+    CHECK(r.out.find("off: separate oneDNN convs") != std::string::npos);  // fuse-mbconv off
   }
 
   TEST_CASE("eval scores tied logits as argmax does (lowest class index), not as hits") {
