@@ -10,8 +10,10 @@
 #include <map>
 #include <random>
 
+#include "backends/registry.h"
 #include "engine/engine.h"
 #include "model_builder.h"
+#include "op_test_util.h"
 
 using namespace engine;
 using engine::test::ModelBuilder;
@@ -254,4 +256,119 @@ TEST_CASE("run_watch still sees the tensors fuse-mbconv folds away (the debugger
   std::map<std::string, Tensor> y_only;
   fast.run_watch({x}, {"y"}, [&](const std::string& n, const Tensor& t) { y_only[n] = t.clone(); });
   CHECK(max_rel_diff(y_only["y"], want["y"]) < 2e-5);
+}
+
+namespace {
+
+// NhwcMBConv by hand: naive loops in double over NHWC tensors (Y = clamp(proj(clamp(dw(clamp(
+// expand(X)))))) + Sum)), the formula in backends/x86/nhwc_mbconv.cpp.
+std::vector<float> naive_mbconv(const Tensor& x, const Tensor* we, const Tensor& be,
+                                const Tensor& wd, const Tensor& bd, const Tensor& wp,
+                                const Tensor& bp, const Tensor* sum, int64_t s,
+                                const float (&lo)[3], const float (&hi)[3]) {
+  const int64_t N = x.dim(0), H = x.dim(1), W = x.dim(2), C = x.dim(3), E = wd.dim(0),
+                M = wp.dim(0), Ho = (H - 1) / s + 1, Wo = (W - 1) / s + 1;
+  auto clamp = [&](double v, int k) { return std::min<double>(std::max<double>(v, lo[k]), hi[k]); };
+  std::vector<double> e(size_t(N * H * W * E));
+  for (int64_t p = 0; p < N * H * W; ++p)
+    for (int64_t m = 0; m < E; ++m) {
+      double a = we ? be.data<float>()[m] : 0.0;
+      if (!we) a = x.data<float>()[p * C + m];
+      for (int64_t c = 0; we && c < C; ++c)
+        a += double(x.data<float>()[p * C + c]) * we->data<float>()[m * C + c];
+      e[size_t(p * E + m)] = we ? clamp(a, 0) : a;
+    }
+  std::vector<float> y(size_t(N * Ho * Wo * M));
+  std::vector<double> d(static_cast<size_t>(E));
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t oy = 0; oy < Ho; ++oy)
+      for (int64_t ox = 0; ox < Wo; ++ox) {
+        for (int64_t m = 0; m < E; ++m) {
+          double a = bd.data<float>()[m];
+          for (int64_t ky = 0; ky < 3; ++ky)
+            for (int64_t kx = 0; kx < 3; ++kx) {
+              const int64_t iy = oy * s - 1 + ky, ix = ox * s - 1 + kx;
+              if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+              a += e[size_t(((n * H + iy) * W + ix) * E + m)] *
+                   wd.data<float>()[m * 9 + ky * 3 + kx];
+            }
+          d[size_t(m)] = clamp(a, 1);
+        }
+        const int64_t q = (n * Ho + oy) * Wo + ox;
+        for (int64_t o = 0; o < M; ++o) {
+          double a = bp.data<float>()[o] + (sum ? sum->data<float>()[q * M + o] : 0.0f);
+          for (int64_t m = 0; m < E; ++m) a += d[size_t(m)] * wp.data<float>()[o * E + m];
+          y[size_t(q * M + o)] = float(clamp(a, 2));
+        }
+      }
+  return y;
+}
+
+}  // namespace
+
+TEST_CASE("NhwcMBConv equals naive loops: expansion or none, strides, residual, clamps") {
+  if (!avx512f()) return;
+  const OpRegistry& reg = engine_registry();
+  std::mt19937 rng(17);
+  struct Case {
+    int64_t n, h, w, cin, cexp, cout, stride;
+    bool expand, sum;
+  };
+  for (const Case& c :
+       {Case{2, 9, 11, 5, 32, 7, 1, true, true}, Case{1, 10, 13, 3, 48, 17, 2, true, false},
+        Case{3, 7, 6, 16, 16, 40, 2, false, false}, Case{1, 1, 1, 4, 16, 3, 2, true, true}}) {
+    CAPTURE(c.h);
+    CAPTURE(c.stride);
+    const int64_t ho = (c.h - 1) / c.stride + 1, wo = (c.w - 1) / c.stride + 1;
+    const Tensor x = uniform({c.n, c.h, c.w, c.cin}, rng, -1, 1);
+    const Tensor we = uniform({c.cexp, c.cin, 1, 1}, rng, -0.5f, 0.5f),
+                 be = uniform({c.cexp}, rng, -1, 1);
+    const Tensor wd = uniform({c.cexp, 1, 3, 3}, rng, -0.5f, 0.5f),
+                 bd = uniform({c.cexp}, rng, -1, 1);
+    const Tensor wp = uniform({c.cout, c.cexp, 1, 1}, rng, -0.5f, 0.5f),
+                 bp = uniform({c.cout}, rng, -1, 1);
+    const Tensor sum = uniform({c.n, ho, wo, c.cout}, rng, -1, 1);
+    test::NodeSpec spec{"NhwcMBConv", {}, 1, 1, "engine"};
+    spec.attrs.set("stride", c.stride);
+    // Clamps that bite on both sides, different per stage.
+    const float lo[3] = {-0.5f, -0.7f, -0.9f}, hi[3] = {0.8f, 0.6f, 0.95f};
+    const char* stage[3] = {"exp", "dw", "proj"};
+    for (int k = 0; k < 3; ++k) {
+      spec.attrs.set(std::string(stage[k]) + "_min", lo[k]);
+      spec.attrs.set(std::string(stage[k]) + "_max", hi[k]);
+    }
+    const Tensor y = test::run_node(reg, spec,
+                                    {x, c.expand ? we : Tensor(), c.expand ? be : Tensor(), wd, bd,
+                                     wp, bp, c.sum ? sum : Tensor()})[0];
+    test::check_close(y,
+                      naive_mbconv(x, c.expand ? &we : nullptr, be, wd, bd, wp, bp,
+                                   c.sum ? &sum : nullptr, c.stride, lo, hi),
+                      {c.n, ho, wo, c.cout}, 1e-5f, 1e-5f);
+  }
+}
+
+TEST_CASE("NhwcMBConv rejects bad attributes and shapes with clear messages") {
+  const OpRegistry& reg = engine_registry();
+  std::mt19937 rng(2);
+  const Tensor x = uniform({1, 4, 4, 16}, rng, -1, 1), wd = uniform({16, 1, 3, 3}, rng, -1, 1);
+  const Tensor wp = uniform({8, 16, 1, 1}, rng, -1, 1);
+  auto run = [&](Attributes a, const Tensor& dw, const Tensor& proj) {
+    test::NodeSpec spec{"NhwcMBConv", std::move(a), 1, 1, "engine"};
+    test::run_node(reg, spec, {x, Tensor(), Tensor(), dw, Tensor(), proj, Tensor()});
+  };
+  Attributes stride3;
+  stride3.set("stride", int64_t(3));
+  CHECK_THROWS_WITH(run(stride3, wd, wp), doctest::Contains("stride must be 1 or 2"));
+  Attributes bad_clamp;
+  bad_clamp.set("dw_min", 1.0f);
+  bad_clamp.set("dw_max", 0.0f);
+  CHECK_THROWS_WITH(run(bad_clamp, wd, wp), doctest::Contains("dw_min (1) exceeds dw_max (0)"));
+  CHECK_THROWS_WITH(run({}, wd, uniform({8, 12, 1, 1}, rng, -1, 1)),
+                    doctest::Contains("W_proj (input 5) must be float32 [8,16,1,1]"));
+  const Tensor x20 = uniform({1, 4, 4, 20}, rng, -1, 1);
+  test::NodeSpec spec{"NhwcMBConv", {}, 1, 1, "engine"};
+  CHECK_THROWS_WITH(test::run_node(reg, spec,
+                                   {x20, Tensor(), Tensor(), uniform({20, 1, 3, 3}, rng, -1, 1),
+                                    Tensor(), uniform({8, 20, 1, 1}, rng, -1, 1), Tensor()}),
+                    doctest::Contains("must be a positive multiple of 16"));
 }
