@@ -339,5 +339,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     report("INT8 graph: no value to compare", graph,
            std::to_string(watch.size()) + " watched, " + std::to_string(a.size()) + " and " +
                std::to_string(c.size()) + " seen");
+  // A watch of values that backend fusions fold away runs an unfused lowering (run_watch), so
+  // the plain runs' outputs are compared too: they go through the fused kernels.
+  const Tensor qa = qref.run({in})[0], qb = qfast.run({in})[0];
+  if (qa.shape() != qb.shape() || qa.dtype() != qb.dtype())
+    report("INT8 output shapes or types differ", graph, "");
+  if (qa.dtype() == engine::DType::F32) {
+    const std::string fd = float_mismatch(qa, qb);
+    if (!fd.empty()) report("INT8 graph: float outputs differ", graph, fd);
+  } else if (std::memcmp(qa.raw(), qb.raw(), size_t(qa.nbytes())) != 0) {
+    report("INT8 graph: integer outputs differ (reference vs fused fast kernels)", graph, "");
+  }
   return 0;
 }
