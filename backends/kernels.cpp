@@ -2,9 +2,9 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
-#include <cstdlib>
 #include <string>
 
+#include "core/passes/fusion_util.h"
 #include "ops/igemm.h"
 
 namespace engine {
@@ -76,9 +76,7 @@ std::vector<std::pair<std::string, std::string>> kernel_selection() {
                                     : used == IgemmIsa::Avx512Vnni
                                         ? "avx512 SIMD (channels-last tiles), avx2 SIMD (rows)"
                                         : "avx2 SIMD"});
-  const char* isa_env = std::getenv("ENGINE_ISA");
-  const bool mbconv = __builtin_cpu_supports("avx512f") &&
-                      (!isa_env || !*isa_env || std::string(isa_env) == "avx512_vnni");
+  const bool mbconv = fusion::float_avx512_kernels();
   rows.push_back({"float inverted residual (NhwcMBConv)",
                   mbconv ? "avx512f register tiles, row by row (fuse-mbconv: expanded maps "
                            ">= 1 MiB per sample)"

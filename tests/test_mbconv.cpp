@@ -11,6 +11,7 @@
 #include <random>
 
 #include "backends/registry.h"
+#include "core/passes/fusion_util.h"
 #include "engine/engine.h"
 #include "model_builder.h"
 #include "op_test_util.h"
@@ -53,14 +54,9 @@ double max_rel_diff(const Tensor& got, const Tensor& want) {
   return worst;
 }
 
-// Whether fuse-mbconv fires here: an AVX-512F CPU, no lower ENGINE_ISA level forced.
+// Whether fuse-mbconv fires here.
 bool avx512f() {
-#if defined(__GNUC__) && defined(__x86_64__)
-  const char* isa = std::getenv("ENGINE_ISA");
-  return __builtin_cpu_supports("avx512f") && (!isa || !*isa || std::string(isa) == "avx512_vnni");
-#else
-  return false;
-#endif
+  return fusion::float_avx512_kernels();
 }
 
 struct Block {

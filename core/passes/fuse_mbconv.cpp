@@ -11,7 +11,6 @@
 // CPU has AVX-512F (and ENGINE_ISA does not force a lower level). And the expanded tensor of one
 // sample is at least kMinBytes: on smaller maps it stays in cache anyway, and oneDNN's separate
 // convs (larger GEMMs) are faster. Runs after lower-onednn, at fusion level "all".
-#include <cstdlib>
 #include <limits>
 #include <optional>
 
@@ -93,14 +92,7 @@ class FuseMbconvPass : public Pass {
   }
   int fuse_level() const override { return 2; }
   bool run(Graph& g, const PassContext& ctx) const override {
-#if defined(__GNUC__) && defined(__x86_64__)
-    if (!__builtin_cpu_supports("avx512f")) return false;
-    // A lower level forced with ENGINE_ISA (reference, avx2, avx_vnni) keeps the separate convs.
-    const char* isa = std::getenv("ENGINE_ISA");
-    if (isa && *isa && std::string(isa) != "avx512_vnni") return false;
-#else
-    return false;
-#endif
+    if (!float_avx512_kernels()) return false;
     bool any = false;
     for (const Node& n : g.nodes) any = any || is_engine_op(n, "NhwcConv");
     if (!any) return false;
