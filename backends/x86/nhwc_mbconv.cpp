@@ -27,7 +27,6 @@
 #include <cstring>
 #include <limits>
 #include <memory>
-#include <vector>
 
 #include "backends/registry.h"
 #include "core/error.h"
@@ -110,43 +109,29 @@ void infer(InferContext& ctx) {
   ctx.set_output(0, DType::F32, {g.N, g.Ho, g.Wo, g.Cout});
 }
 
-// 64-byte aligned floats (weights, scratch rows: every pixel row starts on a cache line when its
-// channels are a multiple of 16): a vector load that crosses two cache lines costs two.
-class Floats {
- public:
-  Floats() = default;
-  Floats(const Floats&) = delete;
-  Floats& operator=(const Floats&) = delete;
-  void assign(size_t n, float v) {
-    buf_.assign(n + 15, v);
-    off_ = (64 - (reinterpret_cast<uintptr_t>(buf_.data()) & 63)) % 64 / sizeof(float);
-  }
-  float* data() { return buf_.data() + off_; }
-  const float* data() const { return buf_.data() + off_; }
-  float& operator[](size_t i) { return data()[i]; }
-  size_t size() const { return buf_.empty() ? 0 : buf_.size() - 15; }
-
- private:
-  std::vector<float> buf_;
-  size_t off_ = 0;
-};
+// Weights and scratch rows are float Tensors: zero-filled and 64-byte aligned (core/tensor.cpp),
+// so every pixel row starts on a cache line when its channels are a multiple of 16 (a vector
+// load that crosses two cache lines costs two).
+Tensor floats(int64_t n) {
+  return Tensor(DType::F32, {n});
+}
 
 struct State {
   Geometry g;
   Clamp exp, dw, proj;
   int64_t ldw2 = 0;  // Cout rounded up to 16
-  Floats w1, b1;     // [Cin][Cexp], [Cexp]
-  Floats wd, bd;     // [9][Cexp], [Cexp]
-  Floats w2, b2;     // [Cexp][ldw2], [ldw2] (zero beyond Cout)
+  Tensor w1, b1;     // [Cin][Cexp], [Cexp]
+  Tensor wd, bd;     // [9][Cexp], [Cexp]
+  Tensor w2, b2;     // [Cexp][ldw2], [ldw2] (zero beyond Cout)
 };
 
 // v = the n values of constant input i (zeros when it is absent), then zeros up to `padded`.
-void constant_or_zeros(Floats& v, const InferContext& ctx, int i, int64_t n, int64_t padded) {
-  v.assign(size_t(padded), 0.0f);
+void constant_or_zeros(Tensor& v, const InferContext& ctx, int i, int64_t n, int64_t padded) {
+  v = floats(padded);
   if (ctx.has_input(i)) {
     const Tensor* t = ctx.value_or_null(i);
     ENGINE_CHECK(t, kOp, ": input ", i, " must be a constant");
-    std::copy(t->data<float>(), t->data<float>() + n, v.data());
+    std::copy(t->data<float>(), t->data<float>() + n, v.data<float>());
   }
 }
 
@@ -164,21 +149,22 @@ std::shared_ptr<const void> prepare(const InferContext& ctx) {
   st->proj = clamp_attrs(ctx.node(), "proj");
   if (g.expand) {
     const float* w = constant_data(ctx, 1, "W_exp");
-    st->w1.assign(size_t(g.Cin * g.Cexp), 0.0f);
+    st->w1 = floats(g.Cin * g.Cexp);
     for (int64_t m = 0; m < g.Cexp; ++m)
-      for (int64_t k = 0; k < g.Cin; ++k) st->w1[size_t(k * g.Cexp + m)] = w[m * g.Cin + k];
+      for (int64_t k = 0; k < g.Cin; ++k) st->w1.data<float>()[k * g.Cexp + m] = w[m * g.Cin + k];
     constant_or_zeros(st->b1, ctx, 2, g.Cexp, g.Cexp);
   }
   const float* wd = constant_data(ctx, 3, "W_dw");
-  st->wd.assign(size_t(9 * g.Cexp), 0.0f);
+  st->wd = floats(9 * g.Cexp);
   for (int64_t c = 0; c < g.Cexp; ++c)
-    for (int t = 0; t < 9; ++t) st->wd[size_t(t * g.Cexp + c)] = wd[c * 9 + t];
+    for (int t = 0; t < 9; ++t) st->wd.data<float>()[t * g.Cexp + c] = wd[c * 9 + t];
   constant_or_zeros(st->bd, ctx, 4, g.Cexp, g.Cexp);
   st->ldw2 = round16(g.Cout);
   const float* w2 = constant_data(ctx, 5, "W_proj");
-  st->w2.assign(size_t(g.Cexp * st->ldw2), 0.0f);
+  st->w2 = floats(g.Cexp * st->ldw2);
   for (int64_t m = 0; m < g.Cout; ++m)
-    for (int64_t k = 0; k < g.Cexp; ++k) st->w2[size_t(k * st->ldw2 + m)] = w2[m * g.Cexp + k];
+    for (int64_t k = 0; k < g.Cexp; ++k)
+      st->w2.data<float>()[k * st->ldw2 + m] = w2[m * g.Cexp + k];
   constant_or_zeros(st->b2, ctx, 6, g.Cout, st->ldw2);
   return st;
 }
@@ -374,8 +360,12 @@ ENGINE_MB_AVX512 void run_rows(const State& st, const float* x, const float* sum
       if (held[iy % 3] != iy) {
         const float* xr = x + iy * g.W * g.Cin;
         if (g.expand) {
-          const Gemm e{xr,     g.Cin,  g.Cin,      st.w1.data(), g.Cexp,  st.b1.data(),
-                       g.Cexp, st.exp, r + g.Cexp, g.Cexp,       nullptr, 0};
+          const Gemm e{xr,         g.Cin,
+                       g.Cin,      st.w1.data<float>(),
+                       g.Cexp,     st.b1.data<float>(),
+                       g.Cexp,     st.exp,
+                       r + g.Cexp, g.Cexp,
+                       nullptr,    0};
           gemm(e, g.W);
         } else {
           std::memcpy(r + g.Cexp, xr, size_t(g.W * g.Cexp) * sizeof(float));
@@ -385,15 +375,15 @@ ENGINE_MB_AVX512 void run_rows(const State& st, const float* x, const float* sum
       in[ky] = r;
     }
     if (g.stride == 1)
-      dw_row<1>(in, g.Wo, g.Cexp, st.wd.data(), st.bd.data(), st.dw, dwo);
+      dw_row<1>(in, g.Wo, g.Cexp, st.wd.data<float>(), st.bd.data<float>(), st.dw, dwo);
     else
-      dw_row<2>(in, g.Wo, g.Cexp, st.wd.data(), st.bd.data(), st.dw, dwo);
+      dw_row<2>(in, g.Wo, g.Cexp, st.wd.data<float>(), st.bd.data<float>(), st.dw, dwo);
     const Gemm p{dwo,
                  g.Cexp,
                  g.Cexp,
-                 st.w2.data(),
+                 st.w2.data<float>(),
                  st.ldw2,
-                 st.b2.data(),
+                 st.b2.data<float>(),
                  g.Cout,
                  st.proj,
                  y + oy * g.Wo * g.Cout,
@@ -424,13 +414,13 @@ void kernel(KernelContext& kc) {
   const size_t scratch = size_t(4 * (g.W + 2) * g.Cexp + g.Wo * g.Cexp);
 #pragma omp parallel for num_threads(T) schedule(static) if (T > 1 && jobs > 1)
   for (int64_t j = 0; j < jobs; ++j) {
-    thread_local Floats buf;
-    if (buf.size() < scratch) buf.assign(scratch, 0.0f);
+    thread_local Tensor buf;
+    if (size_t(buf.numel()) < scratch) buf = floats(int64_t(scratch));
     const int64_t n = j / parts, p = j % parts;
     const int64_t oy0 = p * g.Ho / parts, oy1 = (p + 1) * g.Ho / parts;
     const int64_t in_img = g.H * g.W * g.Cin, out_img = g.Ho * g.Wo * g.Cout;
     run_rows(*st, x + n * in_img, sum ? sum + n * out_img : nullptr, y + n * out_img, oy0, oy1,
-             buf.data());
+             buf.data<float>());
   }
 #else
   fail(kOp, ": needs an x86-64 build");
