@@ -510,6 +510,36 @@ TEST_CASE("NhwcQConv row taps (C not a multiple of 4): stems, borders, the end o
   });
 }
 
+TEST_CASE("NhwcQConv depthwise 3x3: four-pixel groups, strides 1 and 2, borders, channel tails") {
+  // The AVX-512 VNNI path computes interior pixels of full 16-channel blocks four at a time
+  // (group4) and the rest one at a time: widths around multiples of four, both strides, with and
+  // without padding, 16-channel blocks with and without a tail; extreme values included.
+  for_each_isa([] {
+    std::mt19937 rng(31);
+    int i = 0;
+    for (int64_t C : {16, 40, 69})
+      for (int64_t W : {4, 6, 9, 13, 20})
+        for (int64_t s : {1, 2})
+          for (int64_t pad : {0, 1}) {
+            ConvCase c;
+            c.N = 1 + i % 2, c.C = C, c.M = C, c.group = C, c.in = {3 + i % 3, W};
+            c.k = {3, 3}, c.s = {s, s}, c.d = {1, 1};
+            c.pads = {pad, pad, i % 3 == 0 ? 0 : pad, pad};
+            c.xt = i % 2 ? DType::I8 : DType::U8;
+            random_quant_options(c, rng, i);
+            if (W + 2 * pad < 3) continue;
+            INFO(case_str(c));
+            ConvData D = nhwc_data(c, rng);
+            if (i % 4 == 3) {  // the largest products: x at one end of its range, weights -128
+              std::fill(D.x.begin(), D.x.end(), qmax_of(c.xt));
+              std::fill(D.w.begin(), D.w.end(), -128);
+            }
+            CHECK(nhwc_mismatches(c, D, int(rng() % 8)) == 0);
+            ++i;
+          }
+  });
+}
+
 TEST_CASE("QConv: random shapes vs a naive loop, fixed and float requantization") {
   for_each_isa([] {
     std::mt19937 rng(2024);
