@@ -18,10 +18,11 @@
 // loop of S seconds after W warm-up runs; the order of the two alternates between rounds. The
 // table shows the median over rounds of each round's median latency, and engine / ORT.
 'use strict';
-const { spawnSync, execFileSync } = require('child_process');
+const { spawnSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
+const { loadOrt } = require('./ort');
 
 const BENCH = __dirname;
 const ROOT = path.resolve(BENCH, '..');
@@ -117,19 +118,6 @@ function qdqPath(name, o) {
     if (r.status !== 0) throw new Error('bench/make_qdq.sh failed (needs python3-onnx, python3-numpy)');
   }
   return file;
-}
-
-// onnxruntime-node from bench/node_modules, installed there (version pinned in package.json)
-// on first use. The CPU library ships in the npm package; the CUDA download is skipped.
-function loadOrt() {
-  const dir = path.join(BENCH, 'node_modules', 'onnxruntime-node');
-  if (!fs.existsSync(dir)) {
-    console.error('installing onnxruntime-node into bench/node_modules ...');
-    execFileSync('npm', ['install', '--no-audit', '--no-fund'], {
-      cwd: BENCH, stdio: 'inherit', env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' },
-    });
-  }
-  return require(dir);
 }
 
 // Standard-normal float32 values (xorshift32 + Box-Muller, seeded).
