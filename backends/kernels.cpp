@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "core/passes/fusion_util.h"
+#include "backends/registry.h"
 #include "ops/igemm.h"
 
 namespace engine {
@@ -76,7 +76,7 @@ std::vector<std::pair<std::string, std::string>> kernel_selection() {
                                     : used == IgemmIsa::Avx512Vnni
                                         ? "avx512 SIMD (channels-last tiles), avx2 SIMD (rows)"
                                         : "avx2 SIMD"});
-  const bool mbconv = fusion::float_avx512_kernels();
+  const bool mbconv = x86::mbconv_available();
   rows.push_back({"float inverted residual (NhwcMBConv)",
                   mbconv ? "avx512f register tiles, row by row (fuse-mbconv: expanded maps "
                            ">= 1 MiB per sample)"

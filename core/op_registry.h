@@ -105,6 +105,9 @@ struct OpSchema {
   // reader and both have the same size (e.g. a conv adding a residual Sum into its output):
   // the memory planner then gives both one buffer. The kernel must handle either case. -1: never.
   int inplace_input = -1;
+  // Whether the kernel runs here (CPU features, the ISA level ENGINE_ISA selects); asked by
+  // passes that make this op. Empty: always.
+  std::function<bool()> available = nullptr;
 };
 
 class OpRegistry {

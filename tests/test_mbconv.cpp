@@ -6,15 +6,14 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <cstdlib>
 #include <map>
 #include <random>
 
 #include "backends/registry.h"
-#include "core/passes/fusion_util.h"
 #include "engine/engine.h"
 #include "model_builder.h"
 #include "op_test_util.h"
+#include "ops/igemm.h"
 
 using namespace engine;
 using engine::test::ModelBuilder;
@@ -52,11 +51,6 @@ double max_rel_diff(const Tensor& got, const Tensor& want) {
     worst = std::max(worst, std::abs(a - b) / (1.0 + std::abs(b)));
   }
   return worst;
-}
-
-// Whether fuse-mbconv fires here.
-bool avx512f() {
-  return fusion::float_avx512_kernels();
 }
 
 struct Block {
@@ -142,7 +136,7 @@ void check_block(const Block& b, int expect_mbconv, bool expect_expansion_inside
 }  // namespace
 
 TEST_CASE("fuse-mbconv: inverted-residual blocks on large maps run as one NhwcMBConv") {
-  if (!avx512f()) {
+  if (!x86::mbconv_available()) {
     MESSAGE("no AVX-512F: fuse-mbconv does not fire on this CPU");
     return;
   }
@@ -169,7 +163,7 @@ TEST_CASE("fuse-mbconv: inverted-residual blocks on large maps run as one NhwcMB
 }
 
 TEST_CASE("fuse-mbconv leaves what it must not fuse") {
-  if (!avx512f()) return;
+  if (!x86::mbconv_available()) return;
   std::mt19937 rng(3);
   SUBCASE("a small map (expanded tensor under 1 MiB) stays on the separate convs") {
     check_block({16, 96, 24, 28, 28, 1, true, false, "Clip", "Clip", ""}, 0, false);
@@ -213,23 +207,20 @@ TEST_CASE("fuse-mbconv leaves what it must not fuse") {
     CHECK(op_counts(load(mb, "onednn", "all", {"fuse-mbconv"}).graph())["NhwcConv"] == 3);
     CHECK(op_counts(load(mb, "onednn", "all").graph())["NhwcMBConv"] == 1);
   }
-  SUBCASE("ENGINE_ISA forcing a level below avx512_vnni keeps the three convs") {
+  SUBCASE("a kernel level forced below the best (ENGINE_ISA) keeps the three convs") {
+    // The override tests use for ENGINE_ISA (read once per process; `inspect --kernels` in
+    // test_cli checks the variable itself).
     Block b{16, 96, 24, 106, 106, 2, true, false, "Clip", "Clip", ""};
     ModelBuilder mb = block_model(b, rng);
-    const char* old = std::getenv("ENGINE_ISA");
-    const std::string saved = old ? old : "";
-    setenv("ENGINE_ISA", "avx2", 1);  // a float graph: no INT8 kernel reads it here
+    set_igemm_isa_for_testing(IgemmIsa::Avx2);
     const int convs = op_counts(load(mb, "onednn").graph())["NhwcConv"];
-    if (old)
-      setenv("ENGINE_ISA", saved.c_str(), 1);
-    else
-      unsetenv("ENGINE_ISA");
+    reset_igemm_isa_for_testing();
     CHECK(convs == 3);
   }
 }
 
 TEST_CASE("run_watch still sees the tensors fuse-mbconv folds away (the debugger's FP32 side)") {
-  if (!avx512f()) return;
+  if (!x86::mbconv_available()) return;
   std::mt19937 rng(8);
   const Block b{16, 96, 24, 106, 106, 2, true, false, "Clip", "Clip", ""};
   const ModelBuilder mb = block_model(b, rng);
@@ -303,7 +294,7 @@ std::vector<float> naive_mbconv(const Tensor& x, const Tensor* we, const Tensor&
 }  // namespace
 
 TEST_CASE("NhwcMBConv equals naive loops: expansion or none, strides, residual, clamps") {
-  if (!avx512f()) return;
+  if (!x86::mbconv_available()) return;
   const OpRegistry& reg = engine_registry();
   std::mt19937 rng(17);
   struct Case {

@@ -30,6 +30,7 @@
 
 #include "backends/registry.h"
 #include "core/error.h"
+#include "ops/igemm.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
@@ -429,6 +430,14 @@ void kernel(KernelContext& kc) {
 
 }  // namespace
 
+bool mbconv_available() {
+#ifdef ENGINE_MB_X86
+  return __builtin_cpu_supports("avx512f") && igemm_isa() == igemm_best_isa();
+#else
+  return false;
+#endif
+}
+
 void register_x86_mbconv(OpRegistry& r) {
   OpSchema s;
   s.op_type = kOp;
@@ -443,6 +452,7 @@ void register_x86_mbconv(OpRegistry& r) {
   s.infer = infer;
   s.prepare = prepare;
   s.kernel = kernel;
+  s.available = mbconv_available;
   r.add(std::move(s));
 }
 

@@ -8,9 +8,10 @@
 // outputs; the 1x1 convs have stride 1, no padding, group 1; the depthwise conv is 3x3, stride 1
 // or 2 in both axes, padding 1 on every side, no dilation; the expansion and depthwise convs have
 // no Sum; every activation is none, Relu or Clip; the expanded channels are a multiple of 16; the
-// CPU has AVX-512F (and ENGINE_ISA does not force a lower level). And the expanded tensor of one
-// sample is at least kMinBytes: on smaller maps it stays in cache anyway, and oneDNN's separate
-// convs (larger GEMMs) are faster. Runs after lower-onednn, at fusion level "all".
+// registered kernel is available (AVX-512F, and ENGINE_ISA does not force a lower level). And the
+// expanded tensor of one sample is at least kMinBytes: on smaller maps it stays in cache anyway,
+// and oneDNN's separate convs (larger GEMMs) are faster. Runs after lower-onednn, at fusion level
+// "all".
 #include <limits>
 #include <optional>
 
@@ -92,7 +93,9 @@ class FuseMbconvPass : public Pass {
   }
   int fuse_level() const override { return 2; }
   bool run(Graph& g, const PassContext& ctx) const override {
-    if (!float_avx512_kernels()) return false;
+    // The backend says whether its kernel runs here (AVX-512F, ENGINE_ISA not lowered).
+    const OpSchema* op = ctx.registry.find("engine", "NhwcMBConv");
+    if (!op || (op->available && !op->available())) return false;
     bool any = false;
     for (const Node& n : g.nodes) any = any || is_engine_op(n, "NhwcConv");
     if (!any) return false;

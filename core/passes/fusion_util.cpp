@@ -1,7 +1,6 @@
 #include "core/passes/fusion_util.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <limits>
 
 #include "core/executor.h"
@@ -298,15 +297,6 @@ void set_activation(Node& n, const ActivationMatch& m) {
   n.attrs.erase("act_beta");
   if (m.has_alpha) n.attrs.set("act_alpha", m.alpha);
   if (m.has_beta) n.attrs.set("act_beta", m.beta);
-}
-
-bool float_avx512_kernels() {
-#if defined(__GNUC__) && defined(__x86_64__)
-  const char* isa = std::getenv("ENGINE_ISA");
-  return __builtin_cpu_supports("avx512f") && (!isa || !*isa || std::string(isa) == "avx512_vnni");
-#else
-  return false;
-#endif
 }
 
 }  // namespace engine::fusion

@@ -117,9 +117,4 @@ std::optional<ActivationMatch> match_activation(const Graph& g, const GraphIndex
 // Sets activation / act_alpha / act_beta on a fused node.
 void set_activation(Node& n, const ActivationMatch& m);
 
-// Whether the float AVX-512 kernels of backends/x86 (NhwcMBConv) run here: the CPU has AVX-512F
-// and ENGINE_ISA does not force a level below avx512_vnni. fuse-mbconv, `inspect --kernels` and
-// the tests ask this one function.
-bool float_avx512_kernels();
-
 }  // namespace engine::fusion
