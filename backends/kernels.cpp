@@ -5,6 +5,7 @@
 #include <string>
 
 #include "backends/registry.h"
+#include "backends/x86/f32_gemm.h"
 #include "ops/igemm.h"
 
 namespace engine {
@@ -76,11 +77,17 @@ std::vector<std::pair<std::string, std::string>> kernel_selection() {
                                     : used == IgemmIsa::Avx512Vnni
                                         ? "avx512 SIMD (channels-last tiles), avx2 SIMD (rows)"
                                         : "avx2 SIMD"});
-  const bool mbconv = x86::mbconv_available();
+  const bool own_float = x86::f32_kernels_available();
   rows.push_back({"float inverted residual (NhwcMBConv)",
-                  mbconv ? "avx512f register tiles, row by row (fuse-mbconv: expanded maps "
-                           ">= 1 MiB per sample)"
-                         : "off: separate oneDNN convs (needs avx512f, ENGINE_ISA not lowered)"});
+                  own_float
+                      ? "avx512f register tiles, row by row (fuse-mbconv: expanded maps "
+                        ">= 1 MiB per sample)"
+                      : "off: separate oneDNN convs (needs avx512f, ENGINE_ISA not lowered)"});
+  rows.push_back({"float 1x1 conv + residual (NhwcConv)",
+                  own_float ? "avx512f register-tile GEMM, Sum prefetched (>= 256 output pixels; "
+                              "smaller maps and other convs: oneDNN)"
+                            : "off: oneDNN with a sum post-op (needs avx512f, ENGINE_ISA not "
+                              "lowered)"});
   const dnnl_version_t* v = dnnl_version();
   rows.push_back({"float conv / pool / inner product",
                   "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +

@@ -17,9 +17,6 @@ void register_onednn_inner_product(OpRegistry& r);  // inner_product.cpp: DnnlGe
 namespace x86 {
 void register_x86_int8(OpRegistry& r);    // backends/x86/nhwc_qconv.cpp: NhwcQConv
 void register_x86_mbconv(OpRegistry& r);  // backends/x86/nhwc_mbconv.cpp: NhwcMBConv
-// Whether NhwcMBConv runs here (its schema's `available`): AVX-512F, and the kernel selection
-// (ops/igemm: CPUID, ENGINE_ISA, test overrides) not lowered below this CPU's best level.
-bool mbconv_available();
 }  // namespace x86
 
 }  // namespace engine

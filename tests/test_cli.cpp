@@ -158,6 +158,7 @@ TEST_SUITE("cli") {
     ::unsetenv("ENGINE_ISA");
     CHECK(r.out.find("no VNNI: u8 / s8 widened to int16") != std::string::npos);
     CHECK(r.out.find("off: separate oneDNN convs") != std::string::npos);  // fuse-mbconv off
+    CHECK(r.out.find("off: oneDNN with a sum post-op") != std::string::npos);
   }
 
   TEST_CASE("eval scores tied logits as argmax does (lowest class index), not as hits") {

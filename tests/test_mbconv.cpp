@@ -10,6 +10,7 @@
 #include <random>
 
 #include "backends/registry.h"
+#include "backends/x86/f32_gemm.h"
 #include "engine/engine.h"
 #include "model_builder.h"
 #include "op_test_util.h"
@@ -136,7 +137,7 @@ void check_block(const Block& b, int expect_mbconv, bool expect_expansion_inside
 }  // namespace
 
 TEST_CASE("fuse-mbconv: inverted-residual blocks on large maps run as one NhwcMBConv") {
-  if (!x86::mbconv_available()) {
+  if (!x86::f32_kernels_available()) {
     MESSAGE("no AVX-512F: fuse-mbconv does not fire on this CPU");
     return;
   }
@@ -163,7 +164,7 @@ TEST_CASE("fuse-mbconv: inverted-residual blocks on large maps run as one NhwcMB
 }
 
 TEST_CASE("fuse-mbconv leaves what it must not fuse") {
-  if (!x86::mbconv_available()) return;
+  if (!x86::f32_kernels_available()) return;
   std::mt19937 rng(3);
   SUBCASE("a small map (expanded tensor under 1 MiB) stays on the separate convs") {
     check_block({16, 96, 24, 28, 28, 1, true, false, "Clip", "Clip", ""}, 0, false);
@@ -220,7 +221,7 @@ TEST_CASE("fuse-mbconv leaves what it must not fuse") {
 }
 
 TEST_CASE("run_watch still sees the tensors fuse-mbconv folds away (the debugger's FP32 side)") {
-  if (!x86::mbconv_available()) return;
+  if (!x86::f32_kernels_available()) return;
   std::mt19937 rng(8);
   const Block b{16, 96, 24, 106, 106, 2, true, false, "Clip", "Clip", ""};
   const ModelBuilder mb = block_model(b, rng);
@@ -294,7 +295,7 @@ std::vector<float> naive_mbconv(const Tensor& x, const Tensor* we, const Tensor&
 }  // namespace
 
 TEST_CASE("NhwcMBConv equals naive loops: expansion or none, strides, residual, clamps") {
-  if (!x86::mbconv_available()) return;
+  if (!x86::f32_kernels_available()) return;
   const OpRegistry& reg = engine_registry();
   std::mt19937 rng(17);
   struct Case {

@@ -16,12 +16,11 @@
 // The float sums run in another order than oneDNN's, so results differ from the unfused convs in
 // the last bits (tests compare with a tolerance).
 //
-// Kernels: AVX-512F only (the pass fuses only on CPUs that have it). The 1x1 convs are a GEMM
-// with R x V register tiles (R pixels x V vectors of 16 output channels) over weights packed
-// [K][N rounded up to 16], bias, Sum and clamp applied on the registers; the depthwise conv
-// keeps its 9 weight vectors of 16 channels in registers and does 8 output pixels at a time
-// (8 independent FMA chains: an FMA waits 4 cycles for its sum). Weights and scratch rows are
-// 64-byte aligned: unaligned rows (malloc's 16 bytes) made the depthwise loads 1.6x slower.
+// Kernels: AVX-512F only (the pass fuses only on CPUs that have it). The 1x1 convs are the
+// register-tile GEMM of backends/x86/f32_gemm.h (bias, Sum and clamp applied on the registers); the
+// depthwise conv keeps its 9 weight vectors of 16 channels in registers and does 8 output pixels at
+// a time (8 independent FMA chains: an FMA waits 4 cycles for its sum). Weights and scratch rows
+// are 64-byte aligned: unaligned rows (malloc's 16 bytes) made the depthwise loads 1.6x slower.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -29,8 +28,8 @@
 #include <memory>
 
 #include "backends/registry.h"
+#include "backends/x86/f32_gemm.h"
 #include "core/error.h"
-#include "ops/igemm.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
@@ -42,10 +41,6 @@ namespace engine::x86 {
 namespace {
 
 constexpr const char* kOp = "NhwcMBConv";
-
-int64_t round16(int64_t n) {
-  return (n + 15) / 16 * 16;
-}
 
 struct Clamp {
   float lo = std::numeric_limits<float>::lowest(), hi = std::numeric_limits<float>::max();
@@ -120,10 +115,9 @@ Tensor floats(int64_t n) {
 struct State {
   Geometry g;
   Clamp exp, dw, proj;
-  int64_t ldw2 = 0;  // Cout rounded up to 16
-  Tensor w1, b1;     // [Cin][Cexp], [Cexp]
-  Tensor wd, bd;     // [9][Cexp], [Cexp]
-  Tensor w2, b2;     // [Cexp][ldw2], [ldw2] (zero beyond Cout)
+  Tensor w1, b1;  // f32_gemm_pack(W_exp), [Cexp]
+  Tensor wd, bd;  // [9][Cexp], [Cexp]
+  Tensor w2, b2;  // f32_gemm_pack(W_proj), [Cout rounded up to 16] (zero beyond Cout)
 };
 
 // v = the n values of constant input i (zeros when it is absent), then zeros up to `padded`.
@@ -149,10 +143,7 @@ std::shared_ptr<const void> prepare(const InferContext& ctx) {
   st->dw = clamp_attrs(ctx.node(), "dw");
   st->proj = clamp_attrs(ctx.node(), "proj");
   if (g.expand) {
-    const float* w = constant_data(ctx, 1, "W_exp");
-    st->w1 = floats(g.Cin * g.Cexp);
-    for (int64_t m = 0; m < g.Cexp; ++m)
-      for (int64_t k = 0; k < g.Cin; ++k) st->w1.data<float>()[k * g.Cexp + m] = w[m * g.Cin + k];
+    st->w1 = f32_gemm_pack(constant_data(ctx, 1, "W_exp"), g.Cexp, g.Cin);
     constant_or_zeros(st->b1, ctx, 2, g.Cexp, g.Cexp);
   }
   const float* wd = constant_data(ctx, 3, "W_dw");
@@ -160,13 +151,8 @@ std::shared_ptr<const void> prepare(const InferContext& ctx) {
   for (int64_t c = 0; c < g.Cexp; ++c)
     for (int t = 0; t < 9; ++t) st->wd.data<float>()[t * g.Cexp + c] = wd[c * 9 + t];
   constant_or_zeros(st->bd, ctx, 4, g.Cexp, g.Cexp);
-  st->ldw2 = round16(g.Cout);
-  const float* w2 = constant_data(ctx, 5, "W_proj");
-  st->w2 = floats(g.Cexp * st->ldw2);
-  for (int64_t m = 0; m < g.Cout; ++m)
-    for (int64_t k = 0; k < g.Cexp; ++k)
-      st->w2.data<float>()[k * st->ldw2 + m] = w2[m * g.Cexp + k];
-  constant_or_zeros(st->b2, ctx, 6, g.Cout, st->ldw2);
+  st->w2 = f32_gemm_pack(constant_data(ctx, 5, "W_proj"), g.Cout, g.Cexp);
+  constant_or_zeros(st->b2, ctx, 6, g.Cout, f32_gemm_ld(g.Cout));
   return st;
 }
 
@@ -177,109 +163,6 @@ std::shared_ptr<const void> prepare(const InferContext& ctx) {
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12's AVX-512 intrinsics
 #endif
 #pragma GCC diagnostic ignored "-Wuninitialized"
-
-// C[r][0:N] = clamp(A[r][0:K] x W[0:K][0:N] + bias (+ S[r]), lo, hi) for `rows` rows.
-struct Gemm {
-  const float* a;
-  int64_t lda, K;
-  const float* w;  // [K][ldw], zero beyond N
-  int64_t ldw;
-  const float* bias;  // [ldw]
-  int64_t N;
-  Clamp clamp;
-  float* c;
-  int64_t ldc;
-  const float* sum;  // nullptr or rows of ld lds
-  int64_t lds;
-};
-
-// One R x (16 V) tile: rows r0.., columns c0.. (c0 a multiple of 16).
-template <int R, int V>
-ENGINE_MB_AVX512 void tile(const Gemm& g, int64_t r0, int64_t c0) {
-  __m512 acc[R][V];
-#pragma GCC unroll 4
-  for (int v = 0; v < V; ++v) {
-    const __m512 b = _mm512_loadu_ps(g.bias + c0 + 16 * v);
-#pragma GCC unroll 16
-    for (int r = 0; r < R; ++r) acc[r][v] = b;
-  }
-  const float* a = g.a + r0 * g.lda;
-  const float* w = g.w + c0;
-  for (int64_t k = 0; k < g.K; ++k) {
-    __m512 wv[V];
-#pragma GCC unroll 4
-    for (int v = 0; v < V; ++v) wv[v] = _mm512_loadu_ps(w + k * g.ldw + 16 * v);
-#pragma GCC unroll 16
-    for (int r = 0; r < R; ++r) {
-      const __m512 x = _mm512_set1_ps(a[r * g.lda + k]);
-#pragma GCC unroll 4
-      for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(x, wv[v], acc[r][v]);
-    }
-  }
-  const __m512 lo = _mm512_set1_ps(g.clamp.lo), hi = _mm512_set1_ps(g.clamp.hi);
-#pragma GCC unroll 4
-  for (int v = 0; v < V; ++v) {
-    const int64_t left = g.N - (c0 + 16 * v);
-    const __mmask16 m = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
-#pragma GCC unroll 16
-    for (int r = 0; r < R; ++r) {
-      __m512 y = acc[r][v];
-      if (g.sum)
-        y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, g.sum + (r0 + r) * g.lds + c0 + 16 * v));
-      y = _mm512_min_ps(_mm512_max_ps(y, lo), hi);
-      _mm512_mask_storeu_ps(g.c + (r0 + r) * g.ldc + c0 + 16 * v, m, y);
-    }
-  }
-}
-
-// Rows per tile for V vectors: about 24 accumulators.
-template <int V>
-constexpr int rows_for() {
-  return V == 4 ? 6 : V == 3 ? 8 : 12;
-}
-
-// The last `rows` (< rows_for<V>()) rows, starting at r0.
-template <int V, int R>
-ENGINE_MB_AVX512 void tail(const Gemm& g, int64_t r0, int64_t rows, int64_t c0) {
-  if constexpr (R > 0) {
-    if (rows == R)
-      tile<R, V>(g, r0, c0);
-    else
-      tail<V, R - 1>(g, r0, rows, c0);
-  }
-}
-
-template <int V>
-ENGINE_MB_AVX512 void column_block(const Gemm& g, int64_t rows, int64_t c0) {
-  constexpr int R = rows_for<V>();
-  int64_t r = 0;
-  for (; r + R <= rows; r += R) tile<R, V>(g, r, c0);
-  if (r < rows) tail<V, R - 1>(g, r, rows - r, c0);
-}
-
-ENGINE_MB_AVX512 void gemm(const Gemm& g, int64_t rows) {
-  const int64_t nv = g.ldw / 16;
-  // Blocks of 4 vectors, or of 3 when that divides evenly (96 = 3 + 3, 144 = 3 + 3 + 3).
-  const int vb = nv % 4 == 0 ? 4 : nv % 3 == 0 ? 3 : 4;
-  for (int64_t v = 0; v < nv;) {
-    const int64_t n = std::min<int64_t>(vb, nv - v);
-    switch (n) {
-      case 4:
-        column_block<4>(g, rows, 16 * v);
-        break;
-      case 3:
-        column_block<3>(g, rows, 16 * v);
-        break;
-      case 2:
-        column_block<2>(g, rows, 16 * v);
-        break;
-      default:
-        column_block<1>(g, rows, 16 * v);
-        break;
-    }
-    v += n;
-  }
-}
 
 // 16 channels of P depthwise output pixels (stride S) whose taps start at offset x0 of the three
 // rows r[]. P = 8 independent sums keep both FMA pipes busy (an FMA waits 4 cycles for its sum).
@@ -361,13 +244,12 @@ ENGINE_MB_AVX512 void run_rows(const State& st, const float* x, const float* sum
       if (held[iy % 3] != iy) {
         const float* xr = x + iy * g.W * g.Cin;
         if (g.expand) {
-          const Gemm e{xr,         g.Cin,
-                       g.Cin,      st.w1.data<float>(),
-                       g.Cexp,     st.b1.data<float>(),
-                       g.Cexp,     st.exp,
-                       r + g.Cexp, g.Cexp,
-                       nullptr,    0};
-          gemm(e, g.W);
+          F32Gemm e;
+          e.a = xr, e.lda = e.K = g.Cin;
+          e.w = st.w1.data<float>(), e.bias = st.b1.data<float>(), e.N = g.Cexp;
+          e.lo = st.exp.lo, e.hi = st.exp.hi;
+          e.c = r + g.Cexp, e.ldc = g.Cexp;
+          f32_gemm(e, g.W);
         } else {
           std::memcpy(r + g.Cexp, xr, size_t(g.W * g.Cexp) * sizeof(float));
         }
@@ -379,19 +261,13 @@ ENGINE_MB_AVX512 void run_rows(const State& st, const float* x, const float* sum
       dw_row<1>(in, g.Wo, g.Cexp, st.wd.data<float>(), st.bd.data<float>(), st.dw, dwo);
     else
       dw_row<2>(in, g.Wo, g.Cexp, st.wd.data<float>(), st.bd.data<float>(), st.dw, dwo);
-    const Gemm p{dwo,
-                 g.Cexp,
-                 g.Cexp,
-                 st.w2.data<float>(),
-                 st.ldw2,
-                 st.b2.data<float>(),
-                 g.Cout,
-                 st.proj,
-                 y + oy * g.Wo * g.Cout,
-                 g.Cout,
-                 sum ? sum + oy * g.Wo * g.Cout : nullptr,
-                 g.Cout};
-    gemm(p, g.Wo);
+    F32Gemm p;
+    p.a = dwo, p.lda = p.K = g.Cexp;
+    p.w = st.w2.data<float>(), p.bias = st.b2.data<float>(), p.N = g.Cout;
+    p.lo = st.proj.lo, p.hi = st.proj.hi;
+    p.c = y + oy * g.Wo * g.Cout, p.ldc = g.Cout;
+    if (sum) p.sum = sum + oy * g.Wo * g.Cout, p.lds = g.Cout;
+    f32_gemm(p, g.Wo);
   }
 }
 
@@ -430,14 +306,6 @@ void kernel(KernelContext& kc) {
 
 }  // namespace
 
-bool mbconv_available() {
-#ifdef ENGINE_MB_X86
-  return __builtin_cpu_supports("avx512f") && igemm_isa() == igemm_best_isa();
-#else
-  return false;
-#endif
-}
-
 void register_x86_mbconv(OpRegistry& r) {
   OpSchema s;
   s.op_type = kOp;
@@ -452,7 +320,7 @@ void register_x86_mbconv(OpRegistry& r) {
   s.infer = infer;
   s.prepare = prepare;
   s.kernel = kernel;
-  s.available = mbconv_available;
+  s.available = f32_kernels_available;
   r.add(std::move(s));
 }
 

@@ -1,0 +1,217 @@
+// backends/x86/f32_gemm: the float32 register-tile GEMM (bias, residual Sum and clamp in the
+// epilogue) against a double-precision loop over odd sizes, thread counts, Sum in place or not,
+// NaN and infinity; and NhwcConv's 1x1 convs with a residual, which run on it, against the
+// reference kernels (the same graph with backend "reference").
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <limits>
+#include <map>
+#include <random>
+
+#include "backends/x86/f32_gemm.h"
+#include "engine/engine.h"
+#include "model_builder.h"
+
+using namespace engine;
+using engine::test::ModelBuilder;
+
+namespace {
+
+std::vector<float> uniform(int64_t n, std::mt19937& rng, float lo = -1.0f, float hi = 1.0f) {
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+struct Case {
+  int64_t rows, K, N;
+  int threads;
+  int sum;  // 0 none, 1 separate buffer, 2 in place (Sum is C)
+  float lo, hi;
+};
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+void check_gemm(const Case& c, std::mt19937& rng) {
+  CAPTURE(c.rows);
+  CAPTURE(c.K);
+  CAPTURE(c.N);
+  CAPTURE(c.threads);
+  CAPTURE(c.sum);
+  CAPTURE(c.lo);
+  // A and C with row strides wider than K and N, so a kernel ignoring lda / ldc fails.
+  const int64_t lda = c.K + 3, ldc = c.N + 5;
+  const std::vector<float> a = uniform(c.rows * lda, rng), w = uniform(c.N * c.K, rng),
+                           bias = uniform(c.N, rng), s = uniform(c.rows * ldc, rng);
+  const Tensor wp = x86::f32_gemm_pack(w.data(), c.N, c.K),
+               bp = x86::f32_gemm_bias(bias.data(), c.N);
+  std::vector<float> out(size_t(c.rows * ldc), 1234.5f), sep = s;
+  x86::F32Gemm g;
+  g.a = a.data(), g.lda = lda, g.K = c.K;
+  g.w = wp.data<float>(), g.bias = bp.data<float>(), g.N = c.N;
+  g.lo = c.lo, g.hi = c.hi;
+  if (c.sum == 2) out = s;
+  g.c = out.data(), g.ldc = ldc;
+  if (c.sum) g.sum = c.sum == 2 ? out.data() : sep.data(), g.lds = ldc;
+  if (c.threads == 0)
+    x86::f32_gemm(g, c.rows);
+  else
+    x86::f32_gemm_parallel(g, c.rows, c.threads);
+  int bad = 0;
+  for (int64_t r = 0; r < c.rows; ++r) {
+    for (int64_t n = 0; n < ldc; ++n) {
+      const float got = out[size_t(r * ldc + n)];
+      if (n >= c.N) {  // past N: untouched
+        const float was = c.sum == 2 ? s[size_t(r * ldc + n)] : 1234.5f;
+        bad += got != was;
+        continue;
+      }
+      double y = bias[size_t(n)], mag = std::abs(y);
+      for (int64_t k = 0; k < c.K; ++k) {
+        y += double(a[size_t(r * lda + k)]) * w[size_t(n * c.K + k)];
+        mag += std::abs(double(a[size_t(r * lda + k)]) * w[size_t(n * c.K + k)]);
+      }
+      if (c.sum) y += s[size_t(r * ldc + n)], mag += std::abs(s[size_t(r * ldc + n)]);
+      y = std::min<double>(c.hi, std::max<double>(c.lo, y));
+      bad += !(std::abs(got - y) <= 1e-6 * (1 + mag));
+    }
+  }
+  CHECK(bad == 0);
+  CHECK(sep == s);  // a separate Sum is only read
+}
+
+}  // namespace
+
+TEST_CASE("f32_gemm: bias, Sum and clamp on register tiles match a double-precision loop") {
+  if (!x86::f32_kernels_available()) {
+    MESSAGE("no AVX-512F: the own float kernels do not run on this CPU");
+    return;
+  }
+  std::mt19937 rng(11);
+  // N: tails of every vector count (1 .. 4 vectors per panel), panels of 3 vectors (48, 96, 144)
+  // and of 4 with a narrower last one (160 = 4 + 4 + 2 vectors); rows: below, at and past one
+  // tile and one 48-row chunk, and uneven thread shares (49 rows on 2 threads).
+  for (int64_t N : {1, 5, 16, 33, 48, 70, 96, 144, 160, 256})
+    for (int64_t rows : {1, 5, 7, 13, 48, 49, 97, 300})
+      for (int threads : {0, 1, 2, 3}) {
+        const int64_t K = (N * 7 + rows) % 67 + 1;
+        const int sum = int((N + rows + threads) % 3);
+        const float lo = (rows + threads) % 2 ? 0.0f : -kInf;
+        const float hi = N % 3 == 0 ? 0.75f : kInf;
+        check_gemm({rows, K, N, threads, sum, lo, hi}, rng);
+      }
+  // Deep K (resnet50's 7x7 blocks: 512) and a long, wide case on several threads.
+  check_gemm({49, 512, 2048, 2, 2, 0.0f, kInf}, rng);
+  check_gemm({1000, 130, 272, 3, 1, -kInf, kInf}, rng);
+}
+
+TEST_CASE("f32_gemm: the clamp passes NaN through, and infinity when there is no activation") {
+  if (!x86::f32_kernels_available()) return;
+  const int64_t K = 3, N = 20, rows = 7;
+  std::vector<float> a(size_t(rows * K), 0.5f), w(size_t(N * K), 1.0f), s(size_t(rows * N), 0.0f);
+  a[size_t(2 * K + 1)] = std::nanf("");  // row 2
+  s[size_t(4 * N + 17)] = kInf;          // row 4, column 17
+  s[size_t(5 * N + 3)] = -kInf;          // row 5, column 3
+  const Tensor wp = x86::f32_gemm_pack(w.data(), N, K), bp = x86::f32_gemm_bias(nullptr, N);
+  for (float lo : {-kInf, 0.0f}) {
+    CAPTURE(lo);
+    std::vector<float> out(size_t(rows * N));
+    x86::F32Gemm g;
+    g.a = a.data(), g.lda = g.K = K, g.w = wp.data<float>(), g.bias = bp.data<float>(), g.N = N;
+    g.lo = lo, g.c = out.data(), g.ldc = N, g.sum = s.data(), g.lds = N;
+    x86::f32_gemm(g, rows);
+    for (int64_t n = 0; n < N; ++n) CHECK(std::isnan(out[size_t(2 * N + n)]));  // Relu(NaN) = NaN
+    CHECK(out[size_t(4 * N + 17)] == kInf);
+    CHECK(out[size_t(5 * N + 3)] == (lo == 0.0f ? 0.0f : -kInf));
+    CHECK(out[0] == 1.5f);
+  }
+}
+
+namespace {
+
+// x -> Conv 1x1 (C -> M) + Relu = r;  x -> Conv 1x1 (C -> M) = p;  y = act(p + r). The Add is
+// fused into one of the convs as its Sum; with r_out, r is a graph output too, so the Sum cannot
+// share the conv's output buffer.
+ModelBuilder residual_model(int64_t C, int64_t M, const std::string& act, bool r_out,
+                            std::mt19937& rng) {
+  ModelBuilder mb;
+  mb.input("x", {-1, C, -1, -1});
+  auto init = [&](const std::string& name, const Dims& shape) {
+    Tensor t(DType::F32, shape);
+    const std::vector<float> v = uniform(t.numel(), rng, -0.5f, 0.5f);
+    std::copy(v.begin(), v.end(), t.data<float>());
+    mb.init(name, t);
+  };
+  init("Wr", {M, C, 1, 1});
+  init("Br", {M});
+  init("Wp", {M, C, 1, 1});
+  init("Bp", {M});
+  mb.node("Conv", {"x", "Wr", "Br"}, {"rc"}, "conv_r");
+  mb.node("Relu", {"rc"}, {"r"});
+  mb.node("Conv", {"x", "Wp", "Bp"}, {"p"}, "conv_p");
+  mb.node("Add", {"p", "r"}, {"s"}, "add");
+  if (act == "Clip") {
+    mb.init("lo", Tensor::from_vector<float>({}, {0.0f}));
+    mb.init("hi", Tensor::from_vector<float>({}, {0.25f}));
+    mb.node("Clip", {"s", "lo", "hi"}, {"y"});
+  } else if (act.empty()) {
+    mb.node("Identity", {"s"}, {"y"});
+  } else {
+    mb.node(act, {"s"}, {"y"});
+  }
+  mb.output("y");
+  if (r_out) mb.output("r");
+  return mb;
+}
+
+}  // namespace
+
+TEST_CASE("NhwcConv: 1x1 convs with a residual Sum give the reference kernels' outputs") {
+  struct Shape {
+    int64_t C, M, H, W;
+  };
+  // 16x16 and larger maps run on f32_gemm (at least 256 pixels), 7x9 on oneDNN; channel counts
+  // with vector tails and 3-vector panels.
+  const Shape shapes[] = {{64, 256, 16, 16}, {37, 70, 17, 19}, {5, 48, 20, 13}, {24, 33, 7, 9}};
+  std::mt19937 rng(5);
+  for (const Shape& sh : shapes)
+    for (const char* act : {"", "Relu", "Clip", "Sigmoid"})
+      for (bool r_out : {false, true}) {
+        CAPTURE(sh.C);
+        CAPTURE(sh.M);
+        CAPTURE(act);
+        CAPTURE(r_out);
+        const ModelBuilder mb = residual_model(sh.C, sh.M, act, r_out, rng);
+        ModelOptions fo, ro;
+        ro.backend = "reference";
+        Model fast = Model::load_from_memory(mb.bytes(), fo),
+              ref = Model::load_from_memory(mb.bytes(), ro);
+        int with_sum = 0;
+        for (const Node& n : fast.graph().nodes)
+          with_sum += n.op_type == "NhwcConv" && n.inputs.size() > 3 && n.inputs[3] >= 0;
+        CHECK(with_sum == 1);
+        for (int64_t batch : {1, 3}) {
+          Tensor x(DType::F32, {batch, sh.C, sh.H, sh.W});
+          const std::vector<float> v = uniform(x.numel(), rng);
+          std::copy(v.begin(), v.end(), x.data<float>());
+          const std::vector<Tensor> want = ref.run({x});
+          for (int threads : {1, 2, 3}) {
+            CAPTURE(batch);
+            CAPTURE(threads);
+            RunOptions o;
+            o.threads = threads;
+            const std::vector<Tensor> got = fast.run({x}, o);
+            REQUIRE(got[0].shape() == want[0].shape());
+            double worst = 0;
+            for (int64_t i = 0; i < want[0].numel(); ++i) {
+              const double a = got[0].data<float>()[i], b = want[0].data<float>()[i];
+              worst = std::max(worst, std::abs(a - b) / (1.0 + std::abs(b)));
+            }
+            CHECK(worst < 2e-5);
+            if (r_out) CHECK(got[1].shape() == want[1].shape());
+          }
+        }
+      }
+}
