@@ -102,7 +102,8 @@ TEST_CASE("f32_gemm: bias, Sum and clamp on register tiles match a double-precis
         const float hi = N % 3 == 0 ? 0.75f : kInf;
         check_gemm({rows, K, N, threads, sum, lo, hi}, rng);
       }
-  // Deep K (resnet50's 7x7 blocks: 512) and a long, wide case on several threads.
+  // No rows at all; deep K (resnet50's 7x7 blocks: 512); a long, wide case on several threads.
+  check_gemm({0, 5, 33, 2, 1, -kInf, kInf}, rng);
   check_gemm({49, 512, 2048, 2, 2, 0.0f, kInf}, rng);
   check_gemm({1000, 130, 272, 3, 1, -kInf, kInf}, rng);
 }

@@ -41,8 +41,8 @@ struct ConvState : WeightedPrimitive {
 // oneDNN's sum penalty is small.
 bool own_1x1_with_sum(const ConvGeom& g, const Activation& a, float& lo, float& hi) {
   const bool shape = g.nsp == 2 && g.group == 1 && g.k_size() == 1 && g.s[1] == 1 && g.s[2] == 1 &&
-                     g.pb[1] == 0 && g.pb[2] == 0 && g.pe[1] == 0 && g.pe[2] == 0 &&
-                     g.N * g.out_size() >= 256;
+                     g.pb[1] == 0 && g.pb[2] == 0 && g.pe[1] == 0 && g.pe[2] == 0 && g.C > 0 &&
+                     g.M > 0 && g.N * g.out_size() >= 256;
   if (!shape || !x86::f32_kernels_available()) return false;
   lo = -std::numeric_limits<float>::infinity(), hi = std::numeric_limits<float>::infinity();
   switch (a.kind) {

@@ -175,6 +175,7 @@ void f32_gemm(const F32Gemm& g, int64_t rows) {
 
 void f32_gemm_parallel(const F32Gemm& g, int64_t rows, int threads) {
 #ifdef ENGINE_FG_X86
+  if (rows <= 0) return;
   const int64_t bv = f32_gemm_panel_vectors(g.N), blocks = (f32_gemm_ld(g.N) / 16 + bv - 1) / bv;
   const int T = std::max(1, threads);
   // Chunks of about kChunk rows, a multiple of T of them, equal up to the tile height (every
