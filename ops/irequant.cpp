@@ -15,6 +15,7 @@
 #include <cstring>
 #include <limits>
 
+#include "core/simd_diagnostics.h"
 #include "ops/igemm.h"
 #include "ops/irequant_avx512.h"
 
@@ -241,13 +242,8 @@ ENGINE_TARGET_AVX2 void requant_channels_avx2(const ChannelLanes& t, int64_t c0,
 
 // ---- AVX-512: 16 lanes of per-channel constants (NHWC rows), masked tails; the lane math is
 // in irequant_avx512.h (shared with the GEMM micro-kernel that requantizes from registers).
-// Channel blocks of 16 outer (their constants loaded once), rows inner. (GCC 12 warns about its
-// own AVX-512 intrinsics: see irequant_avx512.h.)
-#pragma GCC diagnostic push
-#ifndef __clang__  // a GCC-only warning
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#pragma GCC diagnostic ignored "-Wuninitialized"
+// Channel blocks of 16 outer (their constants loaded once), rows inner.
+ENGINE_SIMD_WARNINGS_OFF
 template <bool kFixed, bool kSum>
 ENGINE_TARGET_AVX512_RQ void requant_channels16(const ChannelLanes& t, int64_t c0, int64_t n,
                                                 const ChannelTile& tile, Q8Type st) {
@@ -283,7 +279,7 @@ ENGINE_TARGET_AVX512_RQ void requant_channels_avx512(const ChannelLanes& t, int6
   if (!t.fixed && has_sum) requant_channels16<false, true>(t, c0, n, tile, st);
   if (!t.fixed && !has_sum) requant_channels16<false, false>(t, c0, n, tile, st);
 }
-#pragma GCC diagnostic pop
+ENGINE_SIMD_WARNINGS_ON
 
 #endif  // ENGINE_REQUANT_AVX2
 

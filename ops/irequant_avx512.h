@@ -21,19 +21,14 @@
 #include <cstdint>
 #include <limits>
 
+#include "core/simd_diagnostics.h"
 #include "ops/irequant.h"
 
 #define ENGINE_TARGET_AVX512_RQ __attribute__((target("avx2,avx512f,avx512bw,avx512vl")))
 #define ENGINE_INLINE_AVX512_RQ \
   inline __attribute__((always_inline, target("avx2,avx512f,avx512bw,avx512vl")))
 
-// GCC 12's AVX-512 intrinsics pass an undefined vector as the unused merge source, which its own
-// -Wmaybe-uninitialized reports at the call sites (a compiler bug, fixed in later GCC).
-#pragma GCC diagnostic push
-#ifndef __clang__  // a GCC-only warning
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#pragma GCC diagnostic ignored "-Wuninitialized"
+ENGINE_SIMD_WARNINGS_OFF
 
 namespace engine::rq16 {
 
@@ -187,6 +182,6 @@ ENGINE_INLINE_AVX512_RQ __m128i low_bytes16(__m512i v) {
 
 }  // namespace engine::rq16
 
-#pragma GCC diagnostic pop
+ENGINE_SIMD_WARNINGS_ON
 
 #endif

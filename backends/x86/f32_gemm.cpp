@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/simd_diagnostics.h"
 #include "ops/igemm.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -26,13 +27,18 @@ int64_t f32_gemm_ld(int64_t n) {
   return (n + 15) / 16 * 16;
 }
 
-int64_t f32_gemm_panel_vectors(int64_t N) {
+namespace {
+
+// Columns per panel / 16: 4, or 3 when the 16-column vectors divide by 3 and not by 4.
+int64_t panel_vectors(int64_t N) {
   const int64_t nv = f32_gemm_ld(N) / 16;
   return nv % 4 == 0 ? 4 : nv % 3 == 0 ? 3 : 4;
 }
 
+}  // namespace
+
 Tensor f32_gemm_pack(const float* w, int64_t N, int64_t K) {
-  const int64_t ld = f32_gemm_ld(N), pw = 16 * f32_gemm_panel_vectors(N);
+  const int64_t ld = f32_gemm_ld(N), pw = 16 * panel_vectors(N);
   Tensor t(DType::F32, {K * ld});
   float* p = t.data<float>();
   for (int64_t c0 = 0; c0 < ld; c0 += pw) {  // panel: K rows of its width, one after another
@@ -55,12 +61,7 @@ namespace {
 constexpr int64_t kChunk = 48;  // rows per chunk: a multiple of every tile height (6, 8, 12)
 
 #ifdef ENGINE_FG_X86
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wpsabi"
-#ifndef __clang__
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12's AVX-512 intrinsics
-#endif
-#pragma GCC diagnostic ignored "-Wuninitialized"
+ENGINE_SIMD_WARNINGS_OFF
 
 // One R x (16 V) tile: rows r0.., columns c0.. (c0 a multiple of 16), whose weights start at w
 // (row k at w + k * ldw: the tile's panel).
@@ -158,14 +159,14 @@ ENGINE_FG_AVX512 void chunk(const F32Gemm& g, int64_t r0, int64_t r1, int64_t b0
   }
 }
 
-#pragma GCC diagnostic pop
+ENGINE_SIMD_WARNINGS_ON
 #endif  // ENGINE_FG_X86
 
 }  // namespace
 
 void f32_gemm(const F32Gemm& g, int64_t rows) {
 #ifdef ENGINE_FG_X86
-  const int64_t bv = f32_gemm_panel_vectors(g.N), blocks = (f32_gemm_ld(g.N) / 16 + bv - 1) / bv;
+  const int64_t bv = panel_vectors(g.N), blocks = (f32_gemm_ld(g.N) / 16 + bv - 1) / bv;
   for (int64_t r = 0; r < rows; r += kChunk) chunk(g, r, std::min(rows, r + kChunk), 0, blocks, bv);
 #else
   (void)g, (void)rows;
@@ -176,7 +177,7 @@ void f32_gemm(const F32Gemm& g, int64_t rows) {
 void f32_gemm_parallel(const F32Gemm& g, int64_t rows, int threads) {
 #ifdef ENGINE_FG_X86
   if (rows <= 0) return;
-  const int64_t bv = f32_gemm_panel_vectors(g.N), blocks = (f32_gemm_ld(g.N) / 16 + bv - 1) / bv;
+  const int64_t bv = panel_vectors(g.N), blocks = (f32_gemm_ld(g.N) / 16 + bv - 1) / bv;
   const int T = std::max(1, threads);
   // Chunks of about kChunk rows, a multiple of T of them, equal up to the tile height (every
   // thread gets the same rows: 49 rows on 2 threads are 24 + 25, not 48 + 1).

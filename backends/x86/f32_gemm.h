@@ -50,12 +50,9 @@ void f32_gemm_parallel(const F32Gemm& g, int64_t rows, int threads);
 
 int64_t f32_gemm_ld(int64_t n);  // n rounded up to 16
 
-// Columns per panel / 16: 4, or 3 when the 16-column vectors divide by 3 and not by 4.
-int64_t f32_gemm_panel_vectors(int64_t N);
-
-// w: N rows of K floats (ONNX [N, K, 1, 1] weights) -> panels of 16 f32_gemm_panel_vectors(N)
-// columns (the last one narrower), each K rows of its width; K f32_gemm_ld(N) floats,
-// zero-padded.
+// w: N rows of K floats (ONNX [N, K, 1, 1] weights) -> panels of 64 columns (48 when the
+// 16-column vectors divide by 3 and not by 4; the last panel narrower), each K rows of its width;
+// K f32_gemm_ld(N) floats, zero-padded.
 Tensor f32_gemm_pack(const float* w, int64_t N, int64_t K);
 
 // bias: N floats or nullptr (zeros) -> [f32_gemm_ld(N)], zero-padded.

@@ -30,6 +30,7 @@
 #include "backends/registry.h"
 #include "backends/x86/f32_gemm.h"
 #include "core/error.h"
+#include "core/simd_diagnostics.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
@@ -157,12 +158,7 @@ std::shared_ptr<const void> prepare(const InferContext& ctx) {
 }
 
 #ifdef ENGINE_MB_X86
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wpsabi"
-#ifndef __clang__
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12's AVX-512 intrinsics
-#endif
-#pragma GCC diagnostic ignored "-Wuninitialized"
+ENGINE_SIMD_WARNINGS_OFF
 
 // 16 channels of P depthwise output pixels (stride S) whose taps start at offset x0 of the three
 // rows r[]. P = 8 independent sums keep both FMA pipes busy (an FMA waits 4 cycles for its sum).
@@ -271,7 +267,7 @@ ENGINE_MB_AVX512 void run_rows(const State& st, const float* x, const float* sum
   }
 }
 
-#pragma GCC diagnostic pop
+ENGINE_SIMD_WARNINGS_ON
 #endif  // ENGINE_MB_X86
 
 void kernel(KernelContext& kc) {

@@ -41,6 +41,7 @@
 #include "backends/onednn/onednn.h"
 #include "backends/registry.h"
 #include "backends/x86/u8s8_gemm.h"
+#include "core/simd_diagnostics.h"
 #include "ops/conv_geom.h"
 #include "ops/qgemm_core.h"
 #include "ops/qpertensor.h"
@@ -527,10 +528,8 @@ void run_gemm(const State& st, const U8s8Weights& w, const uint8_t* x, const Wri
 // (|x * w| <= 32640), store(p, v) writes L accumulators; weights(st) is the weight table load_w
 // reads, kGroups whether Ops has group4.
 //
-// dw_block / dw_row are always inlined into the ISA wrappers below; -Wpsabi would warn about the
-// vector-returning Ops calls in their own (never emitted) bodies.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wpsabi"
+// dw_block / dw_row are always inlined into the ISA wrappers below (core/simd_diagnostics.h).
+ENGINE_SIMD_WARNINGS_OFF
 struct DwScalar {
   static constexpr int L = 1;
   static constexpr bool kGroups = false;  // no group4 (below)
@@ -657,13 +656,8 @@ struct DwAvx2 {
   }
 };
 
-// 16 lanes, masked loads for the channel tail. (GCC 12's AVX-512 intrinsics trip its own
-// -Wmaybe-uninitialized: see ops/irequant.cpp.)
-#pragma GCC diagnostic push
-#ifndef __clang__  // a GCC-only warning
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#pragma GCC diagnostic ignored "-Wuninitialized"
+// 16 lanes, masked loads for the channel tail.
+ENGINE_SIMD_WARNINGS_OFF
 struct DwAvx512 {
   static constexpr int L = 16;
   static constexpr bool kGroups = true;
@@ -712,7 +706,7 @@ ENGINE_DW_AVX512 void dw_row_avx512(const State& st, const T* x, int64_t r, int6
                                     int32_t* tile, const Writer& out) {
   dw_row<DwAvx512>(st, x, r, c0, c1, tile, out);
 }
-#pragma GCC diagnostic pop
+ENGINE_SIMD_WARNINGS_ON
 
 template <class T>
 ENGINE_DW_AVX2 void dw_row_avx2(const State& st, const T* x, int64_t r, int64_t c0, int64_t c1,
@@ -749,7 +743,7 @@ void run_depthwise(const State& st, const T* x, const Writer& out, int threads) 
     }
   }
 }
-#pragma GCC diagnostic pop
+ENGINE_SIMD_WARNINGS_ON
 
 Q8Type q8type(DType t) {
   return t == DType::U8 ? Q8Type::U8 : Q8Type::I8;

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/simd_diagnostics.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
@@ -99,11 +100,7 @@ ENGINE_TARGET_VNNI void micro_zmm(const TileRows& a, const int8_t* B, int32_t* C
 
 // The same tile requantized from the registers into y (columns c0.. of f, rows at y + r * ldy);
 // sum: the residual input of these outputs (kSum).
-#pragma GCC diagnostic push
-#ifndef __clang__                                       // a GCC-only warning
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12's AVX-512 intrinsics
-#endif
-#pragma GCC diagnostic ignored "-Wuninitialized"
+ENGINE_SIMD_WARNINGS_OFF
 template <int MR, int NV, bool kFixed, bool kSum>
 ENGINE_TARGET_VNNI void micro_zmm_rq(const TileRows& a, const int8_t* B, const FusedOutput& f,
                                      int64_t c0, uint8_t* y, const uint8_t* sum) {
@@ -144,7 +141,7 @@ ENGINE_TARGET_VNNI void micro_zmm_rq(const TileRows& a, const int8_t* B, const F
         _mm_storeu_si128(reinterpret_cast<__m128i*>(y + r * f.ldy + 16 * v), low_bytes16(s[r][v]));
   }
 }
-#pragma GCC diagnostic pop
+ENGINE_SIMD_WARNINGS_ON
 
 ENGINE_TARGET_AVXVNNI inline __m256i dpbusd_vex(__m256i acc, __m256i a, __m256i b) {
   asm("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(a), "x"(b));
