@@ -83,9 +83,10 @@ std::vector<std::pair<std::string, std::string>> kernel_selection() {
                       ? "avx512f register tiles, row by row (fuse-mbconv: expanded maps "
                         ">= 1 MiB per sample)"
                       : "off: separate oneDNN convs (needs avx512f, ENGINE_ISA not lowered)"});
-  rows.push_back({"float 1x1 conv + residual (NhwcConv)",
-                  own_float ? "avx512f register-tile GEMM, Sum prefetched (>= 256 output pixels; "
-                              "smaller maps and other convs: oneDNN)"
+  rows.push_back({"float 1x1 conv + residual, strided 1x1 conv (NhwcConv)",
+                  own_float ? "avx512f register-tile GEMM, Sum prefetched, strided pixels gathered "
+                              "(with a Sum and stride 1: >= 256 output pixels; smaller maps and "
+                              "other convs: oneDNN)"
                             : "off: oneDNN with a sum post-op (needs avx512f, ENGINE_ISA not "
                               "lowered)"});
   const dnnl_version_t* v = dnnl_version();

@@ -7,11 +7,13 @@
 // (format_tag::any), reordered once; bias copied once; Sum as a sum post-op and the activation
 // as eltwise post-ops, so the whole node is one primitive call.
 //
-// Except: a 1x1 conv (stride 1, no padding, one group) that adds a residual Sum, with no
-// activation, Relu or Clip, runs on our own AVX-512F GEMM (backends/x86/f32_gemm.h) where that
-// kernel is available. oneDNN 2.6's NHWC 1x1 kernel is up to 60 % slower with a sum post-op
-// than without (resnet50's 56x56 blocks: 3.5 ms instead of 2.2 ms per 4 images on one core);
-// ours prefetches the Sum lines and reads them in place, at the cost without a Sum.
+// Except: a 1x1 conv (no padding, one group) with no activation, Relu or Clip that adds a
+// residual Sum or has a stride runs on our own AVX-512F GEMM (backends/x86/f32_gemm.h) where
+// that kernel is available. oneDNN 2.6's NHWC 1x1 kernel is up to 60 % slower with a sum
+// post-op than without (resnet50's 56x56 blocks: 3.5 ms instead of 2.2 ms per 4 images on one
+// core); ours prefetches the Sum lines and reads them in place, at the cost without a Sum. With
+// a stride (resnets' downsample convs) oneDNN's kernel is slow too; ours gathers the strided
+// pixels of each chunk of rows into a small buffer first.
 #include <cstring>
 #include <limits>
 
@@ -29,20 +31,24 @@ using dt = dnnl::memory::data_type;
 
 struct ConvState : WeightedPrimitive {
   bool has_sum = false;
-  // The own 1x1 + Sum path (no oneDNN primitive): packed weights and bias, clamp bounds.
+  // The own 1x1 path (no oneDNN primitive): packed weights and bias, clamp bounds, strides.
   bool own = false;
   Tensor w_own, b_own;
   float lo = 0, hi = 0;
+  int64_t sh = 1, sw = 1;
 };
 
-// Whether conv g (float32, NHWC) with activation a and a Sum runs on x86::f32_gemm; sets lo/hi.
-// Not below 256 output pixels: there each weight is used by few rows and comes from memory,
-// which oneDNN streams better (resnet50's 7x7 layers at batch 1: 0.43 ms against 0.36 ms), and
-// oneDNN's sum penalty is small.
-bool own_1x1_with_sum(const ConvGeom& g, const Activation& a, float& lo, float& hi) {
-  const bool shape = g.nsp == 2 && g.group == 1 && g.k_size() == 1 && g.s[1] == 1 && g.s[2] == 1 &&
+// Whether conv g (float32, NHWC) with activation a (and a Sum or not) runs on x86::f32_gemm;
+// sets lo/hi. A stride-1 conv with a Sum not below 256 output pixels: there each weight is used
+// by few rows and comes from memory, which oneDNN streams better (resnet50's 7x7 layers at batch
+// 1: 0.43 ms against 0.36 ms), and oneDNN's sum penalty is small. Strided convs at any size
+// (resnet18's 7x7 downsample conv, 4 images, one core: 0.33 ms against 0.39 ms; at batch 1 no
+// slower).
+bool own_1x1(const ConvGeom& g, bool has_sum, const Activation& a, float& lo, float& hi) {
+  const bool strided = g.s[1] > 1 || g.s[2] > 1;
+  const bool shape = g.nsp == 2 && g.group == 1 && g.k_size() == 1 && (has_sum || strided) &&
                      g.pb[1] == 0 && g.pb[2] == 0 && g.pe[1] == 0 && g.pe[2] == 0 && g.C > 0 &&
-                     g.M > 0 && g.N * g.out_size() >= 256;
+                     g.M > 0 && (strided || g.N * g.out_size() >= 256);
   if (!shape || !x86::f32_kernels_available()) return false;
   lo = -std::numeric_limits<float>::infinity(), hi = std::numeric_limits<float>::infinity();
   switch (a.kind) {
@@ -88,8 +94,8 @@ std::shared_ptr<const void> prepare(const InferContext& ctx) {
   ENGINE_CHECK(wt, "NhwcConv: weights must be a constant");
   auto st = std::make_shared<ConvState>();
   st->has_sum = ctx.has_input(3);
-  if (st->has_sum && own_1x1_with_sum(g, activation_from_attrs(n.attrs), st->lo, st->hi)) {
-    st->own = true;
+  if (own_1x1(g, st->has_sum, activation_from_attrs(n.attrs), st->lo, st->hi)) {
+    st->own = true, st->sh = g.s[1], st->sw = g.s[2];
     st->w_own = x86::f32_gemm_pack(wt->data<float>(), g.M, g.C);
     const dnnl::memory b = constant_bias(ctx, 2, g.M, "NhwcConv");
     st->b_own = x86::f32_gemm_bias(static_cast<const float*>(b.get_data_handle()), g.M);
@@ -140,10 +146,15 @@ void kernel(KernelContext& kc) {
     const int64_t C = x.shape()[3], M = y.shape()[3];
     x86::F32Gemm g;
     g.a = x.data<float>(), g.lda = g.K = C;
+    if (st->sh > 1 || st->sw > 1) {  // output pixel (n, y, x) reads input pixel (n, sh y, sw x)
+      const int64_t H = x.shape()[1], W = x.shape()[2];
+      g.map_h = y.shape()[1], g.map_w = y.shape()[2];
+      g.a_image = H * W * C, g.a_row = st->sh * W * C, g.lda = st->sw * C;
+    }
     g.w = st->w_own.data<float>(), g.bias = st->b_own.data<float>();
     g.N = M, g.lo = st->lo, g.hi = st->hi;
     g.c = y.data<float>(), g.ldc = M;
-    g.sum = kc.in(3).data<float>(), g.lds = M;
+    if (st->has_sum) g.sum = kc.in(3).data<float>(), g.lds = M;
     x86::f32_gemm_parallel(g, y.numel() / M, kc.num_threads);
     return;
   }

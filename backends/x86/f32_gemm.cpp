@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "core/error.h"
 #include "core/simd_diagnostics.h"
@@ -65,8 +66,10 @@ ENGINE_SIMD_WARNINGS_OFF
 
 // One R x (16 V) tile: rows r0.., columns c0.. (c0 a multiple of 16), whose weights start at w
 // (row k at w + k * ldw: the tile's panel).
+// A rows: a, a + lda, ...
 template <int R, int V>
-ENGINE_FG_AVX512 void tile(const F32Gemm& g, int64_t r0, int64_t c0, const float* w, int64_t ldw) {
+ENGINE_FG_AVX512 void tile(const F32Gemm& g, const float* a, int64_t lda, int64_t r0, int64_t c0,
+                           const float* w, int64_t ldw) {
   if (g.sum) {  // the next tile's Sum lines (prefetches never fault, even past the end)
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r)
@@ -82,14 +85,13 @@ ENGINE_FG_AVX512 void tile(const F32Gemm& g, int64_t r0, int64_t c0, const float
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) acc[r][v] = b;
   }
-  const float* a = g.a + r0 * g.lda;
   for (int64_t k = 0; k < g.K; ++k) {
     __m512 wv[V];
 #pragma GCC unroll 4
     for (int v = 0; v < V; ++v) wv[v] = _mm512_loadu_ps(w + k * ldw + 16 * v);
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
-      const __m512 x = _mm512_set1_ps(a[r * g.lda + k]);
+      const __m512 x = _mm512_set1_ps(a[r * lda + k]);
 #pragma GCC unroll 4
       for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(x, wv[v], acc[r][v]);
     }
@@ -116,44 +118,60 @@ constexpr int rows_for() {
   return V == 4 ? 6 : V == 3 ? 8 : 12;
 }
 
-// The last `rows` (< rows_for<V>()) rows, starting at r0.
+// The last `rows` (< rows_for<V>()) rows, starting at r0 (A row r0 at a).
 template <int V, int R>
-ENGINE_FG_AVX512 void tail(const F32Gemm& g, int64_t r0, int64_t rows, int64_t c0, const float* w) {
+ENGINE_FG_AVX512 void tail(const F32Gemm& g, const float* a, int64_t lda, int64_t r0, int64_t rows,
+                           int64_t c0, const float* w) {
   if constexpr (R > 0) {
     if (rows == R)
-      tile<R, V>(g, r0, c0, w, 16 * V);
+      tile<R, V>(g, a, lda, r0, c0, w, 16 * V);
     else
-      tail<V, R - 1>(g, r0, rows, c0, w);
+      tail<V, R - 1>(g, a, lda, r0, rows, c0, w);
   }
 }
 
+// Rows [r0, r1) (A row r0 at a) x the columns c0 .. c0 + 16 V.
 template <int V>
-ENGINE_FG_AVX512 void column_block(const F32Gemm& g, int64_t r0, int64_t r1, int64_t c0) {
+ENGINE_FG_AVX512 void column_block(const F32Gemm& g, const float* a, int64_t lda, int64_t r0,
+                                   int64_t r1, int64_t c0) {
   constexpr int R = rows_for<V>();
   const float* w = g.w + c0 * g.K;  // the panel of columns c0 .. c0 + 16 V
   int64_t r = r0;
-  for (; r + R <= r1; r += R) tile<R, V>(g, r, c0, w, 16 * V);
-  if (r < r1) tail<V, R - 1>(g, r, r1 - r, c0, w);
+  for (; r + R <= r1; r += R) tile<R, V>(g, a + (r - r0) * lda, lda, r, c0, w, 16 * V);
+  if (r < r1) tail<V, R - 1>(g, a + (r - r0) * lda, lda, r, r1 - r, c0, w);
 }
 
 // Rows [r0, r1) x column blocks [b0, b1) of bv vectors each (the last may be narrower).
 ENGINE_FG_AVX512 void chunk(const F32Gemm& g, int64_t r0, int64_t r1, int64_t b0, int64_t b1,
                             int64_t bv) {
+  const float* a = g.a + r0 * g.lda;
+  int64_t lda = g.lda;
+  if (g.map_w > 0) {  // a strided conv's rows: gathered into this thread's buffer
+    thread_local std::vector<float> buf;
+    buf.resize(static_cast<size_t>((r1 - r0) * g.K));
+    const int64_t pixels = g.map_h * g.map_w;
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t n = r / pixels, y = r % pixels / g.map_w, x = r % g.map_w;
+      std::memcpy(buf.data() + (r - r0) * g.K, g.a + n * g.a_image + y * g.a_row + x * g.lda,
+                  static_cast<size_t>(g.K) * sizeof(float));
+    }
+    a = buf.data(), lda = g.K;
+  }
   const int64_t nv = f32_gemm_ld(g.N) / 16;
   for (int64_t b = b0; b < b1; ++b) {
     const int64_t v = b * bv, c0 = 16 * v;
     switch (std::min(bv, nv - v)) {
       case 4:
-        column_block<4>(g, r0, r1, c0);
+        column_block<4>(g, a, lda, r0, r1, c0);
         break;
       case 3:
-        column_block<3>(g, r0, r1, c0);
+        column_block<3>(g, a, lda, r0, r1, c0);
         break;
       case 2:
-        column_block<2>(g, r0, r1, c0);
+        column_block<2>(g, a, lda, r0, r1, c0);
         break;
       default:
-        column_block<1>(g, r0, r1, c0);
+        column_block<1>(g, a, lda, r0, r1, c0);
         break;
     }
   }

@@ -5,15 +5,15 @@
 //
 //   C[r][0:N] = clamp(A[r][0:K] x W[0:K][0:N] + bias (+ S[r][0:N]), lo, hi)   for each row r
 //
-// A row is a pixel's K input channels. Tiles of R rows x V vectors of 16 columns (6 x 64, 8 x 48
-// or 12 x 32 outputs: about 24 accumulators) run over chunks of 48 rows, all column blocks of a
-// chunk before the next chunk, so a chunk's A rows are read from L1/L2 once per column block.
-// Weights are packed by column panels of the tiles' width (f32_gemm_pack), so a tile reads its
-// weights front to back (the hardware prefetcher follows; [K][N] rows 8 KB apart made resnet50's
-// 7x7 layers at batch 1 wait on memory); bias [N rounded up to 16], zero-padded. Each tile also
-// prefetches the Sum lines of the tile below it (they come from far away in memory:
-// a residual written several layers ago). The clamp propagates NaN; lo = -inf, hi = +inf is no
-// activation (Relu: lo = 0).
+// A row is a pixel's K input channels (of consecutive pixels, or of a strided conv's). Tiles of R
+// rows x V vectors of 16 columns (6 x 64, 8 x 48 or 12 x 32 outputs: about 24 accumulators) run
+// over chunks of 48 rows, all column blocks of a chunk before the next chunk, so a chunk's A rows
+// are read from L1/L2 once per column block. Weights are packed by column panels of the tiles'
+// width (f32_gemm_pack), so a tile reads its weights front to back (the hardware prefetcher
+// follows; [K][N] rows 8 KB apart made resnet50's 7x7 layers at batch 1 wait on memory); bias [N
+// rounded up to 16], zero-padded. Each tile also prefetches the Sum lines of the tile below it
+// (they come from far away in memory: a residual written several layers ago). The clamp propagates
+// NaN; lo = -inf, hi = +inf is no activation (Relu: lo = 0).
 #pragma once
 
 #include <cstdint>
@@ -39,6 +39,10 @@ struct F32Gemm {
   int64_t ldc = 0;
   const float* sum = nullptr;  // nullptr, or rows of lds floats (may be c itself)
   int64_t lds = 0;
+  // A strided 1x1 convolution's rows (map_w > 0): row r is output pixel (n, y, x) of maps of
+  // map_h x map_w pixels, its K inputs at a + n * a_image + y * a_row + x * lda. Each chunk of
+  // rows is first copied to a contiguous per-thread buffer (48 K floats).
+  int64_t map_h = 0, map_w = 0, a_image = 0, a_row = 0;
 };
 
 // The GEMM over rows [0, rows), on the calling thread. Needs AVX-512F.
