@@ -88,7 +88,8 @@ static Tensor nhwc_to_nchw(const Tensor& t) {
 }
 
 // Backend fusions fold IR values away (fuse-mbconv: the expanded and depthwise tensors of an
-// inverted-residual block; fuse-qconv-qadd: the conv output before the add). When a watched value
+// inverted-residual block; fuse-stem: the first conv's output before its max pool;
+// fuse-qconv-qadd: the conv output before the add). When a watched value
 // is one of them, the watch runs the IR lowered without those fusions (same numbers up to float
 // summation order), built once per model.
 const Executor& Model::watch_executor(const std::set<std::string>& watch) const {
@@ -109,6 +110,7 @@ const Executor& Model::watch_executor(const std::set<std::string>& watch) const 
     Graph lowered = *ir_;
     PassOptions po = opt_.passes;
     po.disabled.insert("fuse-mbconv");
+    po.disabled.insert("fuse-stem");
     po.disabled.insert("fuse-qconv-qadd");
     run_passes(lowered, PassContext{engine_registry()}, po, true);
     watch_->exec = std::make_shared<Executor>(std::make_shared<const Graph>(std::move(lowered)),

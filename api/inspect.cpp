@@ -4,6 +4,8 @@
 #include <set>
 #include <sstream>
 
+#include "ops/conv_geom.h"
+
 namespace engine {
 
 namespace {
@@ -27,6 +29,13 @@ int64_t node_flops(const Node& n, const Plan& p) {
     int64_t per_out = 1;
     for (size_t i = 1; i < w.size(); ++i) per_out *= w[i];
     return 2 * checked_numel(out) * per_out;
+  }
+  if (n.op_type == "NhwcStem" && n.inputs.size() >= 2) {  // the conv; the max pool adds no FLOPs
+    const Dims& x = shape(0);
+    const Dims& w = shape(1);  // [M, C, kh, kw]
+    const ConvGeom c =
+        conv_geometry(n, n.attrs.get_int("nchw", 0) ? x : Dims{x[0], x[3], x[1], x[2]}, w);
+    return 2 * c.N * c.M * c.out_size() * w[1] * w[2] * w[3];
   }
   if (n.op_type == "NhwcMBConv" && n.inputs.size() >= 6) {  // expansion, depthwise, projection
     const Dims& x = shape(0);                               // [N,H,W,Cin]

@@ -83,12 +83,16 @@ std::vector<std::pair<std::string, std::string>> kernel_selection() {
                       ? "avx512f register tiles, row by row (fuse-mbconv: expanded maps "
                         ">= 1 MiB per sample)"
                       : "off: separate oneDNN convs (needs avx512f, ENGINE_ISA not lowered)"});
-  rows.push_back({"float 1x1 conv + residual, strided 1x1 conv (NhwcConv)",
+  rows.push_back({"float 1x1 conv with a Sum or a stride (NhwcConv)",
                   own_float ? "avx512f register-tile GEMM, Sum prefetched, strided pixels gathered "
                               "(with a Sum and stride 1: >= 256 output pixels; smaller maps and "
                               "other convs: oneDNN)"
                             : "off: oneDNN with a sum post-op (needs avx512f, ENGINE_ISA not "
                               "lowered)"});
+  rows.push_back({"float first conv + max pool (NhwcStem)",
+                  own_float ? "avx512f register tiles over the padded NCHW input, pooled row by "
+                              "row (fuse-stem: <= 4 input channels)"
+                            : "off: oneDNN conv and pool (needs avx512f, ENGINE_ISA not lowered)"});
   const dnnl_version_t* v = dnnl_version();
   rows.push_back({"float conv / pool / inner product",
                   "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +

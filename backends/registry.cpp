@@ -13,6 +13,7 @@ const OpRegistry& engine_registry() {
     onednn::register_onednn_inner_product(r);
     x86::register_x86_int8(r);
     x86::register_x86_mbconv(r);
+    x86::register_x86_stem(r);
     return r;
   }();
   return reg;

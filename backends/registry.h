@@ -17,6 +17,7 @@ void register_onednn_inner_product(OpRegistry& r);  // inner_product.cpp: DnnlGe
 namespace x86 {
 void register_x86_int8(OpRegistry& r);    // backends/x86/nhwc_qconv.cpp: NhwcQConv
 void register_x86_mbconv(OpRegistry& r);  // backends/x86/nhwc_mbconv.cpp: NhwcMBConv
+void register_x86_stem(OpRegistry& r);    // backends/x86/nhwc_stem.cpp: NhwcStem
 }  // namespace x86
 
 }  // namespace engine

@@ -439,8 +439,11 @@ int Commands::run_eval() {
 
 int Commands::run_inspect() {
   if (list_kernels_) {
-    for (const auto& [what, choice] : kernel_selection())
-      std::cout << std::left << std::setw(38) << what << choice << "\n";
+    const auto rows = kernel_selection();
+    size_t width = 0;
+    for (const auto& row : rows) width = std::max(width, row.first.size() + 2);
+    for (const auto& [what, choice] : rows)
+      std::cout << std::left << std::setw(int(width)) << what << choice << "\n";
     return 0;
   }
   if (list_passes_) {

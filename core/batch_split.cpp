@@ -32,7 +32,7 @@ const std::map<std::string, int>& weighted_ops() {
       {"Conv", 1},      {"ConvInteger", 1}, {"NhwcConv", 1},  {"DnnlConv", 1},
       {"QConv", 3},     {"QLinearConv", 3}, {"NhwcQConv", 3}, {"Gemm", 1},
       {"DnnlGemm", 1},  {"QGemm", 3},       {"MatMul", 1},    {"MatMulInteger", 1},
-      {"FusedConv", 1}, {"FusedGemm", 1},   {"NhwcMBConv", 3}};
+      {"FusedConv", 1}, {"FusedGemm", 1},   {"NhwcMBConv", 3}, {"NhwcStem", 1}};
   return ops;
 }
 

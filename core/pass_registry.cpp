@@ -22,6 +22,7 @@ std::unique_ptr<Pass> make_merge_reshapes_pass();
 std::unique_ptr<Pass> make_lower_onednn_pass();
 std::unique_ptr<Pass> make_fuse_qconv_qadd_pass();
 std::unique_ptr<Pass> make_fuse_mbconv_pass();
+std::unique_ptr<Pass> make_fuse_stem_pass();
 
 const std::vector<std::unique_ptr<Pass>>& all_passes() {
   static const std::vector<std::unique_ptr<Pass>> passes = [] {
@@ -40,6 +41,7 @@ const std::vector<std::unique_ptr<Pass>>& all_passes() {
     v.push_back(make_lower_onednn_pass());
     v.push_back(make_fuse_qconv_qadd_pass());
     v.push_back(make_fuse_mbconv_pass());
+    v.push_back(make_fuse_stem_pass());
     return v;
   }();
   return passes;

@@ -1,6 +1,7 @@
 // Runs one node through its schema (validate, infer, kernel) for op unit tests.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -80,6 +81,25 @@ inline void check_close(const Tensor& got, const std::vector<float>& want, const
       CHECK(std::abs(g - want[i]) <= atol + rtol * std::abs(want[i]));
     }
   }
+}
+
+// Max |got - want| / (1 + |want|) over float32 tensors of the same shape.
+inline double max_rel_diff(const Tensor& got, const Tensor& want) {
+  REQUIRE(got.shape() == want.shape());
+  double worst = 0;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    const double a = got.data<float>()[i], b = want.data<float>()[i];
+    worst = std::max(worst, std::abs(a - b) / (1.0 + std::abs(b)));
+  }
+  return worst;
+}
+
+// The same over all outputs.
+inline double max_rel_diff(const std::vector<Tensor>& got, const std::vector<Tensor>& want) {
+  REQUIRE(got.size() == want.size());
+  double worst = 0;
+  for (size_t k = 0; k < got.size(); ++k) worst = std::max(worst, max_rel_diff(got[k], want[k]));
+  return worst;
 }
 
 }  // namespace engine::test

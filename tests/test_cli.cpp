@@ -159,6 +159,7 @@ TEST_SUITE("cli") {
     CHECK(r.out.find("no VNNI: u8 / s8 widened to int16") != std::string::npos);
     CHECK(r.out.find("off: separate oneDNN convs") != std::string::npos);  // fuse-mbconv off
     CHECK(r.out.find("off: oneDNN with a sum post-op") != std::string::npos);
+    CHECK(r.out.find("off: oneDNN conv and pool") != std::string::npos);  // fuse-stem off
   }
 
   TEST_CASE("eval scores tied logits as argmax does (lowest class index), not as hits") {

@@ -12,8 +12,10 @@
 #include "backends/x86/f32_gemm.h"
 #include "engine/engine.h"
 #include "model_builder.h"
+#include "op_test_util.h"
 
 using namespace engine;
+using engine::test::max_rel_diff;
 using engine::test::ModelBuilder;
 
 namespace {
@@ -167,17 +169,6 @@ ModelBuilder residual_model(int64_t C, int64_t M, const std::string& act, bool r
   return mb;
 }
 
-// The largest |got - want| / (1 + |want|); shapes must match.
-double worst_relative(const Tensor& got, const Tensor& want) {
-  REQUIRE(got.shape() == want.shape());
-  double worst = 0;
-  for (int64_t i = 0; i < want.numel(); ++i) {
-    const double a = got.data<float>()[i], b = want.data<float>()[i];
-    worst = std::max(worst, std::abs(a - b) / (1.0 + std::abs(b)));
-  }
-  return worst;
-}
-
 // x -> Conv 1x1 (C -> M, strides sh x sw) [+ r, a second input] -> act = y.
 ModelBuilder strided_model(int64_t C, int64_t M, int64_t sh, int64_t sw, bool residual,
                            const std::string& act, std::mt19937& rng) {
@@ -243,7 +234,7 @@ TEST_CASE("NhwcConv: strided 1x1 convs (gathered rows) give the reference kernel
             CAPTURE(threads);
             RunOptions o;
             o.threads = threads;
-            CHECK(worst_relative(fast.run(in, o)[0], want[0]) < 2e-5);
+            CHECK(max_rel_diff(fast.run(in, o)[0], want[0]) < 2e-5);
           }
         }
       }
@@ -284,7 +275,7 @@ TEST_CASE("NhwcConv: 1x1 convs with a residual Sum give the reference kernels' o
             RunOptions o;
             o.threads = threads;
             const std::vector<Tensor> got = fast.run({x}, o);
-            CHECK(worst_relative(got[0], want[0]) < 2e-5);
+            CHECK(max_rel_diff(got[0], want[0]) < 2e-5);
             if (r_out) CHECK(got[1].shape() == want[1].shape());
           }
         }

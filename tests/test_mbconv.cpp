@@ -17,6 +17,7 @@
 #include "ops/igemm.h"
 
 using namespace engine;
+using engine::test::max_rel_diff;
 using engine::test::ModelBuilder;
 
 namespace {
@@ -41,17 +42,6 @@ std::map<std::string, int> op_counts(const Graph& g) {
   std::map<std::string, int> c;
   for (const Node& n : g.nodes) ++c[n.op_type];
   return c;
-}
-
-// Max |a - b| / (1 + |b|).
-double max_rel_diff(const Tensor& got, const Tensor& want) {
-  REQUIRE(got.shape() == want.shape());
-  double worst = 0;
-  for (int64_t i = 0; i < want.numel(); ++i) {
-    const double a = got.data<float>()[i], b = want.data<float>()[i];
-    worst = std::max(worst, std::abs(a - b) / (1.0 + std::abs(b)));
-  }
-  return worst;
 }
 
 struct Block {

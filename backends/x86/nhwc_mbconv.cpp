@@ -280,6 +280,7 @@ void kernel(KernelContext& kc) {
   const float* sum = st->g.sum ? kc.in(7).data<float>() : nullptr;
   float* y = kc.out(0).data<float>();
   const int T = std::max(1, kc.num_threads);
+  if (g.N == 0) return;  // an empty batch
   // Images, each cut into row ranges when there are fewer images than threads (the ranges
   // recompute the one or two expanded rows they share).
   const int64_t parts = g.N >= T ? 1 : std::min<int64_t>((T + g.N - 1) / g.N, g.Ho);

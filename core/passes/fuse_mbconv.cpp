@@ -12,7 +12,6 @@
 // expanded tensor of one sample is at least kMinBytes: on smaller maps it stays in cache anyway,
 // and oneDNN's separate convs (larger GEMMs) are faster. Runs after lower-onednn, at fusion level
 // "all".
-#include <limits>
 #include <optional>
 
 #include "core/pass.h"
@@ -25,33 +24,6 @@ using namespace fusion;
 
 // Measured on mobilenet_v2 (bench/RESULTS.md): fusing pays on maps of 56 x 56 and larger.
 constexpr int64_t kMinBytes = 1 << 20;
-
-struct Bounds {
-  float lo = std::numeric_limits<float>::lowest(), hi = std::numeric_limits<float>::max();
-};
-
-// The activation of a lowered conv as clamp bounds (none, Relu, Clip), else nullopt.
-std::optional<Bounds> bounds_of(const Node& n) {
-  const std::string a = n.attrs.get_string("activation", "");
-  Bounds b;
-  if (a.empty()) return b;
-  if (a == "Relu") {
-    b.lo = 0.0f;
-    return b;
-  }
-  if (a == "Clip") {
-    b.lo = n.attrs.get_float("act_alpha", b.lo);
-    b.hi = n.attrs.get_float("act_beta", b.hi);
-    return b;
-  }
-  return std::nullopt;
-}
-
-bool all_equal(const std::vector<int64_t>& v, int64_t x) {
-  for (int64_t e : v)
-    if (e != x) return false;
-  return true;
-}
 
 // A lowered NhwcConv with a constant [M, C/group, k, k] weight, the given stride in both axes,
 // padding `pad` on every side, no dilation, explicit padding and the given group (0: depthwise,
@@ -72,11 +44,6 @@ std::optional<Dims> conv_of(const Graph& g, const Node& n, int64_t k, int64_t st
     return {};
   if (!bounds_of(n)) return {};
   return d;
-}
-
-void set_bounds(Node& f, const std::string& prefix, const Bounds& b) {
-  f.attrs.set(prefix + "_min", b.lo);
-  f.attrs.set(prefix + "_max", b.hi);
 }
 
 int input_or_none(const Node& n, size_t i) {

@@ -299,4 +299,31 @@ void set_activation(Node& n, const ActivationMatch& m) {
   if (m.has_beta) n.attrs.set("act_beta", m.beta);
 }
 
+std::optional<Bounds> bounds_of(const Node& n) {
+  const std::string a = n.attrs.get_string("activation", "");
+  Bounds b;
+  if (a.empty()) return b;
+  if (a == "Relu") {
+    b.lo = 0.0f;
+    return b;
+  }
+  if (a == "Clip") {
+    b.lo = n.attrs.get_float("act_alpha", b.lo);
+    b.hi = n.attrs.get_float("act_beta", b.hi);
+    return b;
+  }
+  return std::nullopt;
+}
+
+void set_bounds(Node& f, const std::string& prefix, const Bounds& b) {
+  f.attrs.set(prefix + "_min", b.lo);
+  f.attrs.set(prefix + "_max", b.hi);
+}
+
+bool all_equal(const std::vector<int64_t>& v, int64_t x) {
+  for (int64_t e : v)
+    if (e != x) return false;
+  return true;
+}
+
 }  // namespace engine::fusion

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <functional>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -116,5 +117,18 @@ std::optional<ActivationMatch> match_activation(const Graph& g, const GraphIndex
                                                 bool relu_clip_only = false);
 // Sets activation / act_alpha / act_beta on a fused node.
 void set_activation(Node& n, const ActivationMatch& m);
+
+// A fused conv's activation as clamp bounds (the backend's own float kernels, which apply
+// none / Relu / Clip as one min-max).
+struct Bounds {
+  float lo = std::numeric_limits<float>::lowest(), hi = std::numeric_limits<float>::max();
+};
+// The activation of a lowered conv (activation / act_alpha / act_beta) as bounds: none, Relu,
+// Clip; nullopt for any other.
+std::optional<Bounds> bounds_of(const Node& n);
+// Sets prefix_min / prefix_max on a fused node.
+void set_bounds(Node& f, const std::string& prefix, const Bounds& b);
+
+bool all_equal(const std::vector<int64_t>& v, int64_t x);  // every element is x
 
 }  // namespace engine::fusion
