@@ -29,9 +29,9 @@ const std::set<std::string>& elementwise_ops() {
 // Per-sample ops with constant weights: the input index that must be a constant.
 const std::map<std::string, int>& weighted_ops() {
   static const std::map<std::string, int> ops = {
-      {"Conv", 1},      {"ConvInteger", 1}, {"NhwcConv", 1},  {"DnnlConv", 1},
-      {"QConv", 3},     {"QLinearConv", 3}, {"NhwcQConv", 3}, {"Gemm", 1},
-      {"DnnlGemm", 1},  {"QGemm", 3},       {"MatMul", 1},    {"MatMulInteger", 1},
+      {"Conv", 1},      {"ConvInteger", 1}, {"NhwcConv", 1},   {"DnnlConv", 1},
+      {"QConv", 3},     {"QLinearConv", 3}, {"NhwcQConv", 3},  {"Gemm", 1},
+      {"DnnlGemm", 1},  {"QGemm", 3},       {"MatMul", 1},     {"MatMulInteger", 1},
       {"FusedConv", 1}, {"FusedGemm", 1},   {"NhwcMBConv", 3}, {"NhwcStem", 1}};
   return ops;
 }

@@ -3,12 +3,17 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <random>
+#include <set>
 #include <string>
 #include <vector>
 
 #include <doctest/doctest.h>
 
 #include "core/op_registry.h"
+#include "engine/engine.h"
+#include "model_builder.h"
 
 namespace engine::test {
 
@@ -81,6 +86,31 @@ inline void check_close(const Tensor& got, const std::vector<float>& want, const
       CHECK(std::abs(g - want[i]) <= atol + rtol * std::abs(want[i]));
     }
   }
+}
+
+// A float32 tensor of uniform values in [lo, hi).
+inline Tensor rand_tensor(const Dims& shape, std::mt19937& rng, float lo = -1.0f, float hi = 1.0f) {
+  Tensor t(DType::F32, shape);
+  std::uniform_real_distribution<float> d(lo, hi);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = d(rng);
+  return t;
+}
+
+// How many nodes of each op type the graph has.
+inline std::map<std::string, int> op_counts(const Graph& g) {
+  std::map<std::string, int> c;
+  for (const Node& n : g.nodes) ++c[n.op_type];
+  return c;
+}
+
+// The model on `backend` at fusion level `fuse`, with the passes `disabled` switched off.
+inline Model load_model(const ModelBuilder& mb, const std::string& backend,
+                        const std::string& fuse = "all", std::set<std::string> disabled = {}) {
+  ModelOptions o;
+  o.backend = backend;
+  o.passes.fuse = fuse;
+  o.passes.disabled = std::move(disabled);
+  return Model::load_from_memory(mb.bytes(), o);
 }
 
 // Max |got - want| / (1 + |want|) over float32 tensors of the same shape.

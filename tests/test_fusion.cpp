@@ -19,15 +19,9 @@
 
 using namespace engine;
 using engine::test::ModelBuilder;
+using engine::test::rand_tensor;
 
 namespace {
-
-Tensor rand_tensor(const Dims& shape, std::mt19937& rng, float lo = -1.0f, float hi = 1.0f) {
-  Tensor t(DType::F32, shape);
-  std::uniform_real_distribution<float> d(lo, hi);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = d(rng);
-  return t;
-}
 
 // Small graphs: weights and BN parameters are random initializers named after the node.
 struct Net {

@@ -17,32 +17,13 @@
 #include "ops/igemm.h"
 
 using namespace engine;
+using engine::test::load_model;
 using engine::test::max_rel_diff;
 using engine::test::ModelBuilder;
+using engine::test::op_counts;
+using engine::test::rand_tensor;
 
 namespace {
-
-Tensor uniform(const Dims& shape, std::mt19937& rng, float lo, float hi) {
-  Tensor t(DType::F32, shape);
-  std::uniform_real_distribution<float> d(lo, hi);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = d(rng);
-  return t;
-}
-
-Model load(const ModelBuilder& mb, const std::string& backend, const std::string& fuse = "all",
-           std::set<std::string> disabled = {}) {
-  ModelOptions o;
-  o.backend = backend;
-  o.passes.fuse = fuse;
-  o.passes.disabled = std::move(disabled);
-  return Model::load_from_memory(mb.bytes(), o);
-}
-
-std::map<std::string, int> op_counts(const Graph& g) {
-  std::map<std::string, int> c;
-  for (const Node& n : g.nodes) ++c[n.op_type];
-  return c;
-}
 
 struct Block {
   int64_t cin, cexp, cout, h, w, stride;
@@ -72,21 +53,21 @@ ModelBuilder block_model(const Block& b, std::mt19937& rng) {
   mb.input("x", {-1, b.cin, b.h, b.w});
   std::string v = "x";
   if (b.expand) {
-    mb.init("We", uniform({b.cexp, b.cin, 1, 1}, rng, -0.5f, 0.5f));
-    mb.init("Be", uniform({b.cexp}, rng, -0.5f, 0.5f));
+    mb.init("We", rand_tensor({b.cexp, b.cin, 1, 1}, rng, -0.5f, 0.5f));
+    mb.init("Be", rand_tensor({b.cexp}, rng, -0.5f, 0.5f));
     mb.node("Conv", {v, "We", "Be"}, {"e"}, "expand");
     v = activation(mb, b.exp_act, "e", "ea");
   }
-  mb.init("Wd", uniform({b.cexp, 1, b.dw_k, b.dw_k}, rng, -0.5f, 0.5f));
-  mb.init("Bd", uniform({b.cexp}, rng, -0.5f, 0.5f));
+  mb.init("Wd", rand_tensor({b.cexp, 1, b.dw_k, b.dw_k}, rng, -0.5f, 0.5f));
+  mb.init("Bd", rand_tensor({b.cexp}, rng, -0.5f, 0.5f));
   auto& d = mb.node("Conv", {v, "Wd", "Bd"}, {"d"}, "dw");
   const int64_t pad = b.dw_k / 2;
   ModelBuilder::attr_ints(d, "pads", {pad, pad, pad, pad});
   ModelBuilder::attr_ints(d, "strides", {b.stride, b.stride});
   ModelBuilder::attr_int(d, "group", b.cexp);
   v = activation(mb, b.dw_act, "d", "da");
-  mb.init("Wp", uniform({b.cout, b.cexp, 1, 1}, rng, -0.5f, 0.5f));
-  mb.init("Bp", uniform({b.cout}, rng, -0.5f, 0.5f));
+  mb.init("Wp", rand_tensor({b.cout, b.cexp, 1, 1}, rng, -0.5f, 0.5f));
+  mb.init("Bp", rand_tensor({b.cout}, rng, -0.5f, 0.5f));
   mb.node("Conv", {v, "Wp", "Bp"}, {"p"}, "project");
   v = "p";
   if (b.residual) {
@@ -104,7 +85,7 @@ ModelBuilder block_model(const Block& b, std::mt19937& rng) {
 void check_block(const Block& b, int expect_mbconv, bool expect_expansion_inside) {
   std::mt19937 rng(uint32_t(b.cexp * 7 + b.h));
   const ModelBuilder mb = block_model(b, rng);
-  Model fast = load(mb, "onednn"), ref = load(mb, "reference");
+  Model fast = load_model(mb, "onednn"), ref = load_model(mb, "reference");
   auto c = op_counts(fast.graph());
   CHECK(c["NhwcMBConv"] == expect_mbconv);
   if (expect_mbconv) {
@@ -112,7 +93,7 @@ void check_block(const Block& b, int expect_mbconv, bool expect_expansion_inside
       if (n.op_type == "NhwcMBConv") CHECK((n.inputs[1] >= 0) == expect_expansion_inside);
   }
   for (int64_t n : {1, 3}) {
-    const Tensor x = uniform({n, b.cin, b.h, b.w}, rng, -1.0f, 1.0f);
+    const Tensor x = rand_tensor({n, b.cin, b.h, b.w}, rng, -1.0f, 1.0f);
     const Tensor want = ref.run({x})[0];
     for (int threads : {1, 2, 3}) {
       CAPTURE(n);
@@ -174,11 +155,11 @@ TEST_CASE("fuse-mbconv leaves what it must not fuse") {
     Block b{16, 96, 24, 106, 106, 1, true, false, "Relu", "Relu", ""};
     ModelBuilder mb = block_model(b, rng);
     mb.output("ea");  // the expansion's output is also a graph output
-    Model fast = load(mb, "onednn"), ref = load(mb, "reference");
+    Model fast = load_model(mb, "onednn"), ref = load_model(mb, "reference");
     auto c = op_counts(fast.graph());
     CHECK(c["NhwcMBConv"] == 1);
     CHECK(c["NhwcConv"] == 1);
-    const Tensor x = uniform({1, b.cin, b.h, b.w}, rng, -1.0f, 1.0f);
+    const Tensor x = rand_tensor({1, b.cin, b.h, b.w}, rng, -1.0f, 1.0f);
     const std::vector<Tensor> got = fast.run({x}), want = ref.run({x});
     CHECK(max_rel_diff(got[0], want[0]) < 2e-5);
     CHECK(max_rel_diff(got[1], want[1]) < 2e-5);
@@ -187,16 +168,16 @@ TEST_CASE("fuse-mbconv leaves what it must not fuse") {
     Block b{16, 96, 24, 106, 106, 1, true, false, "Relu", "Relu", ""};
     ModelBuilder mb = block_model(b, rng);
     mb.output("da");
-    auto c = op_counts(load(mb, "onednn").graph());
+    auto c = op_counts(load_model(mb, "onednn").graph());
     CHECK(c["NhwcMBConv"] == 0);
     CHECK(c["NhwcConv"] == 3);
   }
   SUBCASE("--fuse blocks and --disable-pass fuse-mbconv keep the three convs") {
     Block b{16, 96, 24, 106, 106, 2, true, false, "Clip", "Clip", ""};
     ModelBuilder mb = block_model(b, rng);
-    CHECK(op_counts(load(mb, "onednn", "blocks").graph())["NhwcConv"] == 3);
-    CHECK(op_counts(load(mb, "onednn", "all", {"fuse-mbconv"}).graph())["NhwcConv"] == 3);
-    CHECK(op_counts(load(mb, "onednn", "all").graph())["NhwcMBConv"] == 1);
+    CHECK(op_counts(load_model(mb, "onednn", "blocks").graph())["NhwcConv"] == 3);
+    CHECK(op_counts(load_model(mb, "onednn", "all", {"fuse-mbconv"}).graph())["NhwcConv"] == 3);
+    CHECK(op_counts(load_model(mb, "onednn", "all").graph())["NhwcMBConv"] == 1);
   }
   SUBCASE("a kernel level forced below the best (ENGINE_ISA) keeps the three convs") {
     // The override tests use for ENGINE_ISA (read once per process; `inspect --kernels` in
@@ -204,7 +185,7 @@ TEST_CASE("fuse-mbconv leaves what it must not fuse") {
     Block b{16, 96, 24, 106, 106, 2, true, false, "Clip", "Clip", ""};
     ModelBuilder mb = block_model(b, rng);
     set_igemm_isa_for_testing(IgemmIsa::Avx2);
-    const int convs = op_counts(load(mb, "onednn").graph())["NhwcConv"];
+    const int convs = op_counts(load_model(mb, "onednn").graph())["NhwcConv"];
     reset_igemm_isa_for_testing();
     CHECK(convs == 3);
   }
@@ -215,9 +196,9 @@ TEST_CASE("run_watch still sees the tensors fuse-mbconv folds away (the debugger
   std::mt19937 rng(8);
   const Block b{16, 96, 24, 106, 106, 2, true, false, "Clip", "Clip", ""};
   const ModelBuilder mb = block_model(b, rng);
-  Model fast = load(mb, "onednn"), ref = load(mb, "reference");
+  Model fast = load_model(mb, "onednn"), ref = load_model(mb, "reference");
   REQUIRE(op_counts(fast.graph())["NhwcMBConv"] == 1);
-  const Tensor x = uniform({2, b.cin, b.h, b.w}, rng, -1.0f, 1.0f);
+  const Tensor x = rand_tensor({2, b.cin, b.h, b.w}, rng, -1.0f, 1.0f);
   const std::set<std::string> watch = {"ea", "da", "y"};
   std::map<std::string, Tensor> got, want;
   const std::vector<Tensor> out = fast.run_watch(
@@ -298,14 +279,14 @@ TEST_CASE("NhwcMBConv equals naive loops: expansion or none, strides, residual, 
     CAPTURE(c.h);
     CAPTURE(c.stride);
     const int64_t ho = (c.h - 1) / c.stride + 1, wo = (c.w - 1) / c.stride + 1;
-    const Tensor x = uniform({c.n, c.h, c.w, c.cin}, rng, -1, 1);
-    const Tensor we = uniform({c.cexp, c.cin, 1, 1}, rng, -0.5f, 0.5f),
-                 be = uniform({c.cexp}, rng, -1, 1);
-    const Tensor wd = uniform({c.cexp, 1, 3, 3}, rng, -0.5f, 0.5f),
-                 bd = uniform({c.cexp}, rng, -1, 1);
-    const Tensor wp = uniform({c.cout, c.cexp, 1, 1}, rng, -0.5f, 0.5f),
-                 bp = uniform({c.cout}, rng, -1, 1);
-    const Tensor sum = uniform({c.n, ho, wo, c.cout}, rng, -1, 1);
+    const Tensor x = rand_tensor({c.n, c.h, c.w, c.cin}, rng, -1, 1);
+    const Tensor we = rand_tensor({c.cexp, c.cin, 1, 1}, rng, -0.5f, 0.5f),
+                 be = rand_tensor({c.cexp}, rng, -1, 1);
+    const Tensor wd = rand_tensor({c.cexp, 1, 3, 3}, rng, -0.5f, 0.5f),
+                 bd = rand_tensor({c.cexp}, rng, -1, 1);
+    const Tensor wp = rand_tensor({c.cout, c.cexp, 1, 1}, rng, -0.5f, 0.5f),
+                 bp = rand_tensor({c.cout}, rng, -1, 1);
+    const Tensor sum = rand_tensor({c.n, ho, wo, c.cout}, rng, -1, 1);
     test::NodeSpec spec{"NhwcMBConv", {}, 1, 1, "engine"};
     spec.attrs.set("stride", c.stride);
     // Clamps that bite on both sides, different per stage.
@@ -328,8 +309,9 @@ TEST_CASE("NhwcMBConv equals naive loops: expansion or none, strides, residual, 
 TEST_CASE("NhwcMBConv rejects bad attributes and shapes with clear messages") {
   const OpRegistry& reg = engine_registry();
   std::mt19937 rng(2);
-  const Tensor x = uniform({1, 4, 4, 16}, rng, -1, 1), wd = uniform({16, 1, 3, 3}, rng, -1, 1);
-  const Tensor wp = uniform({8, 16, 1, 1}, rng, -1, 1);
+  const Tensor x = rand_tensor({1, 4, 4, 16}, rng, -1, 1),
+               wd = rand_tensor({16, 1, 3, 3}, rng, -1, 1);
+  const Tensor wp = rand_tensor({8, 16, 1, 1}, rng, -1, 1);
   auto run = [&](Attributes a, const Tensor& dw, const Tensor& proj) {
     test::NodeSpec spec{"NhwcMBConv", std::move(a), 1, 1, "engine"};
     test::run_node(reg, spec, {x, Tensor(), Tensor(), dw, Tensor(), proj, Tensor()});
@@ -341,12 +323,12 @@ TEST_CASE("NhwcMBConv rejects bad attributes and shapes with clear messages") {
   bad_clamp.set("dw_min", 1.0f);
   bad_clamp.set("dw_max", 0.0f);
   CHECK_THROWS_WITH(run(bad_clamp, wd, wp), doctest::Contains("dw_min (1) exceeds dw_max (0)"));
-  CHECK_THROWS_WITH(run({}, wd, uniform({8, 12, 1, 1}, rng, -1, 1)),
+  CHECK_THROWS_WITH(run({}, wd, rand_tensor({8, 12, 1, 1}, rng, -1, 1)),
                     doctest::Contains("W_proj (input 5) must be float32 [8,16,1,1]"));
-  const Tensor x20 = uniform({1, 4, 4, 20}, rng, -1, 1);
+  const Tensor x20 = rand_tensor({1, 4, 4, 20}, rng, -1, 1);
   test::NodeSpec spec{"NhwcMBConv", {}, 1, 1, "engine"};
   CHECK_THROWS_WITH(test::run_node(reg, spec,
-                                   {x20, Tensor(), Tensor(), uniform({20, 1, 3, 3}, rng, -1, 1),
-                                    Tensor(), uniform({8, 20, 1, 1}, rng, -1, 1), Tensor()}),
+                                   {x20, Tensor(), Tensor(), rand_tensor({20, 1, 3, 3}, rng, -1, 1),
+                                    Tensor(), rand_tensor({8, 20, 1, 1}, rng, -1, 1), Tensor()}),
                     doctest::Contains("must be a positive multiple of 16"));
 }

@@ -18,39 +18,20 @@
 #include "op_test_util.h"
 
 using namespace engine;
+using engine::test::load_model;
 using engine::test::max_rel_diff;
 using engine::test::ModelBuilder;
+using engine::test::op_counts;
+using engine::test::rand_tensor;
 
 namespace {
-
-Tensor rand_tensor(const Dims& shape, std::mt19937& rng, float lo = -1.0f, float hi = 1.0f) {
-  Tensor t(DType::F32, shape);
-  std::uniform_real_distribution<float> d(lo, hi);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = d(rng);
-  return t;
-}
-
-Model load(const ModelBuilder& mb, const std::string& backend, const std::string& fuse = "all",
-           std::set<std::string> disabled = {}) {
-  ModelOptions o;
-  o.backend = backend;
-  o.passes.fuse = fuse;
-  o.passes.disabled = std::move(disabled);
-  return Model::load_from_memory(mb.bytes(), o);
-}
-
-std::map<std::string, int> op_counts(const Graph& g) {
-  std::map<std::string, int> c;
-  for (const Node& n : g.nodes) ++c[n.op_type];
-  return c;
-}
 
 // Runs the graph on both backends; checks the oneDNN graph lowered `expect_op` (when given) and
 // the outputs agree. Returns the oneDNN model.
 Model check_backends_agree(const ModelBuilder& mb, const Dims& in_shape,
                            const std::string& expect_op, const std::string& fuse = "all",
                            const std::set<std::string>& disabled = {}) {
-  Model fast = load(mb, "onednn", fuse, disabled), ref = load(mb, "reference", fuse);
+  Model fast = load_model(mb, "onednn", fuse, disabled), ref = load_model(mb, "reference", fuse);
   if (!expect_op.empty()) CHECK_MESSAGE(op_counts(fast.graph())[expect_op] >= 1, expect_op);
   std::mt19937 rng(99);
   const Tensor x = rand_tensor(in_shape, rng);
@@ -223,10 +204,10 @@ TEST_CASE("lower-onednn keeps a residual network in NHWC: Transposes only at the
   o.passes.disabled.insert("lower-onednn");
   Model plain = Model::load_from_memory(mb.bytes(), o);
   CHECK(op_counts(plain.graph())["NhwcConv"] == 0);
-  CHECK(op_counts(load(mb, "reference").graph())["NhwcConv"] == 0);
+  CHECK(op_counts(load_model(mb, "reference").graph())["NhwcConv"] == 0);
   // Quantization works on the graph before lowering; the INT8 graph is lowered in turn (QConv ->
   // NhwcQConv, uint8 MaxPool -> NhwcMaxPool) and gives the reference backend's integers exactly.
-  Model fast = load(mb, "onednn");
+  Model fast = load_model(mb, "onednn");
   CHECK(op_counts(fast.ir())["FusedConv"] + op_counts(fast.ir())["Conv"] == 4);
   auto quantized = [&](Model& m) {
     std::mt19937 calib_rng(3);
@@ -238,7 +219,7 @@ TEST_CASE("lower-onednn keeps a residual network in NHWC: Transposes only at the
     return m.quantize(quant::QuantConfig{}, batches);
   };
   Model q = quantized(fast);
-  Model ref = load(mb, "reference");
+  Model ref = load_model(mb, "reference");
   Model qref = quantized(ref);
   CHECK(op_counts(q.ir())["QConv"] == 4);
   auto qc = op_counts(q.graph());
@@ -274,7 +255,7 @@ TEST_CASE("QGemm lowers to a 1x1 NhwcQConv: same integers (u8/s8 inputs, transB,
     cfg.defaults.per_channel = per_channel;
     if (s8) cfg.defaults.mode_a = quant::QMode::AsymS;
     auto quantized = [&](const std::string& backend) {
-      Model m = load(mb, backend);
+      Model m = load_model(mb, backend);
       std::mt19937 calib_rng(7);
       auto batches = [n = 0, &calib_rng, K](std::vector<Tensor>& in) mutable {
         if (n++ == 2) return false;
@@ -319,7 +300,7 @@ TEST_CASE("QLinearMatMul lowers to a 1x1 NhwcQConv: same integers (per-column sc
     mb.node("QLinearMatMul", {"xq", "xs", "xz", "B", "bs", "bz", "ys", "yz"}, {"yq"}, "mm");
     mb.node("DequantizeLinear", {"yq", "ys", "yz"}, {"y"}, "dq");
     mb.output("y");
-    Model fast = load(mb, "onednn"), ref = load(mb, "reference");
+    Model fast = load_model(mb, "onednn"), ref = load_model(mb, "reference");
     CHECK(op_counts(fast.graph())["QLinearMatMul"] == 0);
     CHECK(op_counts(fast.graph())["NhwcQConv"] == 1);
     CHECK(op_counts(ref.graph())["QLinearMatMul"] == 1);
@@ -347,7 +328,7 @@ TEST_CASE("one oneDNN model runs on several threads at once with single-thread b
   ModelBuilder::attr_ints(mp, "kernel_shape", {2, 2});
   ModelBuilder::attr_ints(mp, "strides", {2, 2});
   mb.output("y");
-  const Model m = load(mb, "onednn");
+  const Model m = load_model(mb, "onednn");
   std::vector<Tensor> inputs, want;
   for (int i = 0; i < 4; ++i) {
     inputs.push_back(rand_tensor({1 + i, 8, 12, 12}, rng));

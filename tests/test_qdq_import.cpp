@@ -13,6 +13,7 @@
 #include "frontend/onnx_writer.h"
 #include "frontend/qdq_export.h"
 #include "model_builder.h"
+#include "op_test_util.h"
 
 namespace engine::test {
 namespace {
@@ -77,12 +78,6 @@ std::vector<float> channel_scales(int n, float base, uint64_t seed) {
   std::vector<float> s(static_cast<size_t>(n));
   for (float& x : s) x = base * u(rng);
   return s;
-}
-
-std::map<std::string, int> op_counts(const Graph& g) {
-  std::map<std::string, int> c;
-  for (const Node& n : g.nodes) c[n.op_type]++;
-  return c;
 }
 
 Model load(const std::string& bytes, bool import, const std::string& backend = "reference") {

@@ -18,6 +18,7 @@
 #include "frontend/onnx_writer.h"
 #include "frontend/tensor_proto.h"
 #include "model_builder.h"
+#include "op_test_util.h"
 
 namespace engine::test {
 namespace {
@@ -56,12 +57,6 @@ Model load_unfused() {
   ModelOptions o;
   o.passes.fuse = "none";
   return Model::load_from_memory(small_cnn(), o);
-}
-
-std::map<std::string, int> op_counts(const Graph& g) {
-  std::map<std::string, int> c;
-  for (const Node& n : g.nodes) c[n.op_type]++;
-  return c;
 }
 
 BatchSource batches(int count, int64_t batch, uint64_t seed) {

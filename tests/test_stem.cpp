@@ -16,32 +16,13 @@
 #include "ops/igemm.h"
 
 using namespace engine;
+using engine::test::load_model;
 using engine::test::max_rel_diff;
 using engine::test::ModelBuilder;
+using engine::test::op_counts;
+using engine::test::rand_tensor;
 
 namespace {
-
-Tensor uniform(const Dims& shape, std::mt19937& rng, float lo, float hi) {
-  Tensor t(DType::F32, shape);
-  std::uniform_real_distribution<float> d(lo, hi);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = d(rng);
-  return t;
-}
-
-Model load(const ModelBuilder& mb, const std::string& backend, const std::string& fuse = "all",
-           std::set<std::string> disabled = {}) {
-  ModelOptions o;
-  o.backend = backend;
-  o.passes.fuse = fuse;
-  o.passes.disabled = std::move(disabled);
-  return Model::load_from_memory(mb.bytes(), o);
-}
-
-std::map<std::string, int> op_counts(const Graph& g) {
-  std::map<std::string, int> c;
-  for (const Node& n : g.nodes) ++c[n.op_type];
-  return c;
-}
 
 struct Stem {
   int64_t C, M, H, W, kh, kw, sh, sw;
@@ -60,8 +41,8 @@ ModelBuilder stem_model(const Stem& s, std::mt19937& rng) {
     ModelBuilder::attr_ints(p, "kernel_shape", {2, 2});
     v = "xp";
   }
-  mb.init("W", uniform({s.M, s.C, s.kh, s.kw}, rng, -0.5f, 0.5f));
-  mb.init("B", uniform({s.M}, rng, -0.5f, 0.5f));
+  mb.init("W", rand_tensor({s.M, s.C, s.kh, s.kw}, rng, -0.5f, 0.5f));
+  mb.init("B", rand_tensor({s.M}, rng, -0.5f, 0.5f));
   auto& c = mb.node("Conv", {v, "W", "B"}, {"c"}, "stem");
   ModelBuilder::attr_ints(c, "strides", {s.sh, s.sw});
   ModelBuilder::attr_ints(c, "pads", s.pads);
@@ -89,9 +70,9 @@ ModelBuilder stem_model(const Stem& s, std::mt19937& rng) {
 
 void check_against_reference(const ModelBuilder& mb, Model& fast, const Stem& s,
                              std::mt19937& rng) {
-  Model ref = load(mb, "reference");
+  Model ref = load_model(mb, "reference");
   for (int64_t n : {1, 3}) {
-    const Tensor x = uniform({n, s.C, s.H, s.W}, rng, -1.0f, 1.0f);
+    const Tensor x = rand_tensor({n, s.C, s.H, s.W}, rng, -1.0f, 1.0f);
     const std::vector<Tensor> want = ref.run({x});
     for (int threads : {1, 2, 3}) {
       CAPTURE(n);
@@ -130,7 +111,7 @@ TEST_CASE("fuse-stem: a first conv with its Transpose and max pool runs as one N
     CAPTURE(i++);
     std::mt19937 rng(uint32_t(s.M * 13 + s.H));
     const ModelBuilder mb = stem_model(s, rng);
-    Model fast = load(mb, "onednn");
+    Model fast = load_model(mb, "onednn");
     auto c = op_counts(fast.graph());
     CHECK(c["NhwcStem"] == 1);
     CHECK(c["NhwcConv"] == 0);
@@ -149,45 +130,45 @@ TEST_CASE("fuse-stem leaves what it must not fuse") {
   SUBCASE("five input channels") {
     Stem s = resnet;
     s.C = 5;
-    CHECK(op_counts(load(stem_model(s, rng), "onednn").graph())["NhwcStem"] == 0);
+    CHECK(op_counts(load_model(stem_model(s, rng), "onednn").graph())["NhwcStem"] == 0);
   }
   SUBCASE("an activation other than Relu / Clip") {
     Stem s = resnet;
     s.act = "Sigmoid";
-    CHECK(op_counts(load(stem_model(s, rng), "onednn").graph())["NhwcStem"] == 0);
+    CHECK(op_counts(load_model(stem_model(s, rng), "onednn").graph())["NhwcStem"] == 0);
   }
   SUBCASE("a lone conv (NHWC input, no pool) stays on oneDNN") {
     Stem s = resnet;
     s.pool.clear();
     s.pre_pool = true;
-    auto c = op_counts(load(stem_model(s, rng), "onednn").graph());
+    auto c = op_counts(load_model(stem_model(s, rng), "onednn").graph());
     CHECK(c["NhwcStem"] == 0);
     CHECK(c["NhwcConv"] == 1);
   }
   SUBCASE("a conv output with a second reader keeps its max pool") {
     ModelBuilder mb = stem_model(resnet, rng);
     mb.output("a");  // the activation's output is also a graph output
-    Model fast = load(mb, "onednn");
+    Model fast = load_model(mb, "onednn");
     auto c = op_counts(fast.graph());
     CHECK(c["NhwcStem"] == 1);  // with the Transpose only
     CHECK(c["NhwcMaxPool"] == 1);
-    const Tensor x = uniform({2, 3, 45, 45}, rng, -1.0f, 1.0f);
-    CHECK(max_rel_diff(fast.run({x}), load(mb, "reference").run({x})) < 2e-5);
+    const Tensor x = rand_tensor({2, 3, 45, 45}, rng, -1.0f, 1.0f);
+    CHECK(max_rel_diff(fast.run({x}), load_model(mb, "reference").run({x})) < 2e-5);
   }
   SUBCASE("a pool whose padding is as large as its kernel") {
     Stem s = resnet;
     s.pool = {2, 2, 2, 2, 0, 0, 2, 0};
     ModelBuilder mb = stem_model(s, rng);
-    auto c = op_counts(load(mb, "onednn").graph());
+    auto c = op_counts(load_model(mb, "onednn").graph());
     CHECK(c["NhwcStem"] == 1);  // with the Transpose only
     CHECK(c["NhwcMaxPool"] == 1);
   }
   SUBCASE("--fuse blocks, --disable-pass fuse-stem and a lowered kernel level keep the convs") {
     const ModelBuilder mb = stem_model(resnet, rng);
-    CHECK(op_counts(load(mb, "onednn", "blocks").graph())["NhwcConv"] == 1);
-    CHECK(op_counts(load(mb, "onednn", "all", {"fuse-stem"}).graph())["NhwcConv"] == 1);
+    CHECK(op_counts(load_model(mb, "onednn", "blocks").graph())["NhwcConv"] == 1);
+    CHECK(op_counts(load_model(mb, "onednn", "all", {"fuse-stem"}).graph())["NhwcConv"] == 1);
     set_igemm_isa_for_testing(IgemmIsa::Avx2);
-    const int convs = op_counts(load(mb, "onednn").graph())["NhwcConv"];
+    const int convs = op_counts(load_model(mb, "onednn").graph())["NhwcConv"];
     reset_igemm_isa_for_testing();
     CHECK(convs == 1);
   }
@@ -198,9 +179,9 @@ TEST_CASE("run_watch still sees the conv output fuse-stem folds away (the debugg
   std::mt19937 rng(9);
   const Stem s{3, 64, 45, 45, 7, 7, 2, 2, {3, 3, 3, 3}, "Relu", {3, 3, 2, 2, 1, 1, 1, 1}};
   const ModelBuilder mb = stem_model(s, rng);
-  Model fast = load(mb, "onednn"), ref = load(mb, "reference");
+  Model fast = load_model(mb, "onednn"), ref = load_model(mb, "reference");
   REQUIRE(op_counts(fast.graph())["NhwcStem"] == 1);
-  const Tensor x = uniform({2, 3, 45, 45}, rng, -1.0f, 1.0f);
+  const Tensor x = rand_tensor({2, 3, 45, 45}, rng, -1.0f, 1.0f);
   const std::set<std::string> watch = {"a", "y"};  // a: the conv (+ Relu) output
   std::map<std::string, Tensor> got, want;
   fast.run_watch({x}, watch, [&](const std::string& n, const Tensor& t) { got[n] = t.clone(); });

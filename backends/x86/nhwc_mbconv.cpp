@@ -29,6 +29,7 @@
 
 #include "backends/registry.h"
 #include "backends/x86/f32_gemm.h"
+#include "backends/x86/image_rows.h"
 #include "core/error.h"
 #include "core/simd_diagnostics.h"
 
@@ -279,23 +280,15 @@ void kernel(KernelContext& kc) {
   const float* x = kc.in(0).data<float>();
   const float* sum = st->g.sum ? kc.in(7).data<float>() : nullptr;
   float* y = kc.out(0).data<float>();
-  const int T = std::max(1, kc.num_threads);
-  if (g.N == 0) return;  // an empty batch
-  // Images, each cut into row ranges when there are fewer images than threads (the ranges
-  // recompute the one or two expanded rows they share).
-  const int64_t parts = g.N >= T ? 1 : std::min<int64_t>((T + g.N - 1) / g.N, g.Ho);
-  const int64_t jobs = g.N * parts;
+  // Row ranges of one image recompute the one or two expanded rows they share.
   const size_t scratch = size_t(4 * (g.W + 2) * g.Cexp + g.Wo * g.Cexp);
-#pragma omp parallel for num_threads(T) schedule(static) if (T > 1 && jobs > 1)
-  for (int64_t j = 0; j < jobs; ++j) {
+  const int64_t in_img = g.H * g.W * g.Cin, out_img = g.Ho * g.Wo * g.Cout;
+  for_image_rows(g.N, g.Ho, kc.num_threads, [&](int64_t n, int64_t oy0, int64_t oy1) {
     thread_local Tensor buf;
     if (size_t(buf.numel()) < scratch) buf = floats(int64_t(scratch));
-    const int64_t n = j / parts, p = j % parts;
-    const int64_t oy0 = p * g.Ho / parts, oy1 = (p + 1) * g.Ho / parts;
-    const int64_t in_img = g.H * g.W * g.Cin, out_img = g.Ho * g.Wo * g.Cout;
     run_rows(*st, x + n * in_img, sum ? sum + n * out_img : nullptr, y + n * out_img, oy0, oy1,
              buf.data<float>());
-  }
+  });
 #else
   fail(kOp, ": needs an x86-64 build");
 #endif

@@ -30,6 +30,7 @@
 
 #include "backends/registry.h"
 #include "backends/x86/f32_gemm.h"
+#include "backends/x86/image_rows.h"
 #include "core/error.h"
 #include "core/simd_diagnostics.h"
 #include "ops/conv_geom.h"
@@ -45,8 +46,8 @@ namespace engine::x86 {
 namespace {
 
 constexpr const char* kOp = "NhwcStem";
-constexpr int64_t kMaxChannels = 4, kMaxKernel = 16;
-constexpr int64_t kPanel = 4;  // vectors of 16 channels per weight panel  // input channels; conv and pool kernel rows
+constexpr int64_t kMaxChannels = 4, kMaxKernel = 16;  // input channels; conv and pool kernel rows
+constexpr int64_t kPanel = 4;                         // vectors of 16 channels per weight panel
 
 struct Geometry {
   bool nchw = false;
@@ -369,20 +370,12 @@ void kernel(KernelContext& kc) {
   const Geometry& g = st->g;
   const float* x = kc.in(0).data<float>();
   float* y = kc.out(0).data<float>();
-  const int T = std::max(1, kc.num_threads);
-  if (g.N == 0) return;  // an empty batch
-  // Images, each cut into row ranges when there are fewer images than threads (with a pool, the
-  // ranges recompute the conv rows their windows share).
-  const int64_t OHy = g.out_h();
-  const int64_t parts = g.N >= T ? 1 : std::min<int64_t>((T + g.N - 1) / g.N, OHy);
-  const int64_t jobs = g.N * parts;
-  const int64_t in_img = g.C * g.H * g.W, out_img = OHy * g.out_w() * g.M;
-#pragma omp parallel for num_threads(T) schedule(static) if (T > 1 && jobs > 1)
-  for (int64_t j = 0; j < jobs; ++j) {
+  // With a pool, row ranges of one image recompute the conv rows their windows share.
+  const int64_t in_img = g.C * g.H * g.W, out_img = g.out_h() * g.out_w() * g.M;
+  for_image_rows(g.N, g.out_h(), kc.num_threads, [&](int64_t n, int64_t y0, int64_t y1) {
     thread_local Tensor scratch;
-    const int64_t n = j / parts, p = j % parts;
-    run_rows(*st, x + n * in_img, y + n * out_img, p * OHy / parts, (p + 1) * OHy / parts, scratch);
-  }
+    run_rows(*st, x + n * in_img, y + n * out_img, y0, y1, scratch);
+  });
 #else
   fail(kOp, ": needs an x86-64 build");
 #endif
