@@ -89,6 +89,10 @@ std::vector<std::pair<std::string, std::string>> kernel_selection() {
                               "other convs: oneDNN)"
                             : "off: oneDNN with a sum post-op (needs avx512f, ENGINE_ISA not "
                               "lowered)"});
+  rows.push_back({"float conv on small maps (NhwcConv)",
+                  own_float ? "avx512f implicit GEMM, k-blocked, each weight read once (kernels > "
+                              "1x1, one group, <= 64 output pixels in the batch)"
+                            : "off: oneDNN (needs avx512f, ENGINE_ISA not lowered)"});
   rows.push_back({"float first conv + max pool (NhwcStem)",
                   own_float ? "avx512f register tiles over the padded NCHW input, pooled row by "
                               "row (fuse-stem: <= 4 input channels)"

@@ -169,20 +169,24 @@ ModelBuilder residual_model(int64_t C, int64_t M, const std::string& act, bool r
   return mb;
 }
 
-// x -> Conv 1x1 (C -> M, strides sh x sw) [+ r, a second input] -> act = y.
-ModelBuilder strided_model(int64_t C, int64_t M, int64_t sh, int64_t sw, bool residual,
-                           const std::string& act, std::mt19937& rng) {
+// x -> Conv kh x kw (C -> M, strides sh x sw, pads {top, left, bottom, right}) [+ r, a second
+// input] -> act = y.
+ModelBuilder conv_model(int64_t C, int64_t M, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                        const std::vector<int64_t>& pads, bool residual, const std::string& act,
+                        std::mt19937& rng) {
   ModelBuilder mb;
   mb.input("x", {-1, C, -1, -1});
   if (residual) mb.input("r", {-1, M, -1, -1});
-  Tensor w(DType::F32, {M, C, 1, 1}), b(DType::F32, {M});
+  Tensor w(DType::F32, {M, C, kh, kw}), b(DType::F32, {M});
   for (Tensor* t : {&w, &b}) {
     const std::vector<float> v = uniform(t->numel(), rng, -0.5f, 0.5f);
     std::copy(v.begin(), v.end(), t->data<float>());
   }
   mb.init("W", w);
   mb.init("B", b);
-  ModelBuilder::attr_ints(mb.node("Conv", {"x", "W", "B"}, {"p"}, "conv"), "strides", {sh, sw});
+  onnx::NodeProto& conv = mb.node("Conv", {"x", "W", "B"}, {"p"}, "conv");
+  ModelBuilder::attr_ints(conv, "strides", {sh, sw});
+  ModelBuilder::attr_ints(conv, "pads", pads);
   std::string s = "p";
   if (residual) mb.node("Add", {"p", "r"}, {s = "s"}, "add");
   if (act == "Clip") {
@@ -215,7 +219,8 @@ TEST_CASE("NhwcConv: strided 1x1 convs (gathered rows) give the reference kernel
         CAPTURE(sh.H);
         CAPTURE(act);
         CAPTURE(residual);
-        const ModelBuilder mb = strided_model(sh.C, sh.M, sh.sh, sh.sw, residual, act, rng);
+        const ModelBuilder mb =
+            conv_model(sh.C, sh.M, 1, 1, sh.sh, sh.sw, {0, 0, 0, 0}, residual, act, rng);
         ModelOptions fo, ro;
         ro.backend = "reference";
         Model fast = Model::load_from_memory(mb.bytes(), fo),
@@ -277,6 +282,145 @@ TEST_CASE("NhwcConv: 1x1 convs with a residual Sum give the reference kernels' o
             const std::vector<Tensor> got = fast.run({x}, o);
             CHECK(max_rel_diff(got[0], want[0]) < 2e-5);
             if (r_out) CHECK(got[1].shape() == want[1].shape());
+          }
+        }
+      }
+}
+
+namespace {
+
+struct ConvCase {
+  int64_t n, h, w, c, m, kh, kw, sh, sw, pt, pl, pb, pr;
+  int threads;
+  int sum;  // 0 none, 1 separate buffer, 2 in place
+  float lo, hi;
+};
+
+// f32_conv_parallel against a double-precision direct convolution.
+void check_conv(const ConvCase& t, std::mt19937& rng) {
+  CAPTURE(t.n);
+  CAPTURE(t.h);
+  CAPTURE(t.w);
+  CAPTURE(t.c);
+  CAPTURE(t.m);
+  CAPTURE(t.kh);
+  CAPTURE(t.kw);
+  CAPTURE(t.sh);
+  CAPTURE(t.pt);
+  CAPTURE(t.threads);
+  CAPTURE(t.sum);
+  const int64_t oh = (t.h + t.pt + t.pb - t.kh) / t.sh + 1,
+                ow = (t.w + t.pl + t.pr - t.kw) / t.sw + 1;
+  const int64_t rows = t.n * oh * ow, ldc = t.m + 3, K = t.kh * t.kw * t.c;
+  const std::vector<float> x = uniform(t.n * t.h * t.w * t.c, rng), w = uniform(t.m * K, rng),
+                           bias = uniform(t.m, rng), s = uniform(rows * ldc, rng);
+  const Tensor wp = x86::f32_conv_pack(w.data(), t.m, t.c, t.kh, t.kw),
+               bp = x86::f32_gemm_bias(bias.data(), t.m);
+  std::vector<float> out(size_t(rows * ldc), 1234.5f), sep = s;
+  if (t.sum == 2) out = s;
+  x86::F32Conv cv;
+  cv.g.K = K, cv.g.w = wp.data<float>(), cv.g.bias = bp.data<float>(), cv.g.N = t.m;
+  cv.g.lo = t.lo, cv.g.hi = t.hi, cv.g.c = out.data(), cv.g.ldc = ldc;
+  if (t.sum) cv.g.sum = t.sum == 2 ? out.data() : sep.data(), cv.g.lds = ldc;
+  cv.x = x.data(), cv.n = t.n, cv.h = t.h, cv.w = t.w, cv.c = t.c, cv.kh = t.kh, cv.kw = t.kw;
+  cv.sh = t.sh, cv.sw = t.sw, cv.pt = t.pt, cv.pl = t.pl, cv.oh = oh, cv.ow = ow;
+  x86::f32_conv_parallel(cv, t.threads);
+  int bad = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t n = r / (oh * ow), y = r % (oh * ow) / ow, xo = r % ow;
+    for (int64_t m = 0; m < ldc; ++m) {
+      const float got = out[size_t(r * ldc + m)];
+      if (m >= t.m) {  // past M: untouched
+        bad += got != (t.sum == 2 ? s[size_t(r * ldc + m)] : 1234.5f);
+        continue;
+      }
+      double v = bias[size_t(m)], mag = std::abs(v);
+      for (int64_t c = 0; c < t.c; ++c)
+        for (int64_t i = 0; i < t.kh; ++i)
+          for (int64_t j = 0; j < t.kw; ++j) {
+            const int64_t iy = y * t.sh - t.pt + i, ix = xo * t.sw - t.pl + j;
+            if (iy < 0 || iy >= t.h || ix < 0 || ix >= t.w) continue;
+            const double p = double(x[size_t(((n * t.h + iy) * t.w + ix) * t.c + c)]) *
+                             w[size_t(((m * t.c + c) * t.kh + i) * t.kw + j)];
+            v += p, mag += std::abs(p);
+          }
+      if (t.sum) v += s[size_t(r * ldc + m)], mag += std::abs(s[size_t(r * ldc + m)]);
+      v = std::min<double>(t.hi, std::max<double>(t.lo, v));
+      bad += !(std::abs(got - v) <= 1e-6 * (1 + mag));
+    }
+  }
+  CHECK(bad == 0);
+  CHECK(sep == s);
+}
+
+}  // namespace
+
+TEST_CASE("f32_conv: implicit-GEMM convolution on small maps matches a double-precision loop") {
+  if (!x86::f32_kernels_available()) {
+    MESSAGE("no AVX-512F: the own float kernels do not run on this CPU");
+    return;
+  }
+  std::mt19937 rng(23);
+  // 3x3 / pad 1 on 7x7 (the resnets' last stage), strided with asymmetric pads, non-square
+  // kernels, a map smaller than the kernel's reach (1x1 input, 3x3 kernel), channels with vector
+  // tails and panels of 3 vectors, C above one k block (600 > 512: two blocks per tap), rows past
+  // one chunk (2 x 13 x 13 = 338 > 288) and fewer rows than threads' blocks.
+  const ConvCase cases[] = {
+      {1, 7, 7, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1, 2, 0, -kInf, kInf},
+      {1, 7, 7, 37, 70, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0.0f, kInf},
+      {2, 9, 8, 16, 48, 3, 3, 2, 2, 1, 0, 0, 1, 3, 2, 0.0f, 0.5f},
+      {1, 6, 5, 5, 20, 1, 3, 1, 2, 0, 1, 0, 1, 2, 0, -kInf, kInf},
+      {3, 5, 4, 3, 33, 5, 2, 1, 1, 2, 1, 2, 0, 2, 1, -kInf, 0.75f},
+      {1, 1, 1, 40, 160, 3, 3, 1, 1, 1, 1, 1, 1, 2, 0, 0.0f, kInf},
+      {1, 3, 3, 600, 24, 3, 3, 1, 1, 1, 1, 1, 1, 2, 1, -kInf, kInf},
+      {2, 13, 13, 8, 96, 3, 3, 1, 1, 1, 1, 1, 1, 2, 2, 0.0f, kInf},
+      {1, 4, 4, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 3, 0, -kInf, kInf},
+      {0, 7, 7, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1, 2, 0, -kInf, kInf},
+  };
+  for (const ConvCase& c : cases) check_conv(c, rng);
+}
+
+TEST_CASE("NhwcConv: 3x3 and other convs on small maps give the reference kernels' outputs") {
+  struct Shape {
+    int64_t C, M, H, W, kh, kw, sh, sw;
+    std::vector<int64_t> pads;
+  };
+  // Batch 1 on 7x7 / 4x6 / 3x3 maps (at most 64 output pixels: f32_conv when it is available),
+  // batch 3 too (more pixels: oneDNN), so both paths give the reference's answer.
+  const Shape shapes[] = {{64, 64, 7, 7, 3, 3, 1, 1, {1, 1, 1, 1}},
+                          {37, 70, 13, 14, 3, 3, 2, 2, {1, 1, 0, 1}},
+                          {5, 48, 4, 6, 3, 1, 1, 1, {1, 0, 1, 0}},
+                          {520, 20, 3, 3, 3, 3, 1, 1, {1, 1, 1, 1}}};
+  std::mt19937 rng(29);
+  for (const Shape& sh : shapes)
+    for (const char* act : {"", "Relu", "Clip", "Sigmoid"})
+      for (bool residual : {false, true}) {
+        CAPTURE(sh.C);
+        CAPTURE(sh.H);
+        CAPTURE(act);
+        CAPTURE(residual);
+        const ModelBuilder mb =
+            conv_model(sh.C, sh.M, sh.kh, sh.kw, sh.sh, sh.sw, sh.pads, residual, act, rng);
+        ModelOptions fo, ro;
+        ro.backend = "reference";
+        Model fast = Model::load_from_memory(mb.bytes(), fo),
+              ref = Model::load_from_memory(mb.bytes(), ro);
+        for (int64_t batch : {1, 3}) {
+          const int64_t oh = (sh.H + sh.pads[0] + sh.pads[2] - sh.kh) / sh.sh + 1,
+                        ow = (sh.W + sh.pads[1] + sh.pads[3] - sh.kw) / sh.sw + 1;
+          std::vector<Tensor> in{Tensor(DType::F32, {batch, sh.C, sh.H, sh.W})};
+          if (residual) in.emplace_back(DType::F32, Dims{batch, sh.M, oh, ow});
+          for (Tensor& t : in) {
+            const std::vector<float> v = uniform(t.numel(), rng);
+            std::copy(v.begin(), v.end(), t.data<float>());
+          }
+          const std::vector<Tensor> want = ref.run(in);
+          for (int threads : {1, 2}) {
+            CAPTURE(batch);
+            CAPTURE(threads);
+            RunOptions o;
+            o.threads = threads;
+            CHECK(max_rel_diff(fast.run(in, o)[0], want[0]) < 2e-5);
           }
         }
       }

@@ -7,13 +7,14 @@
 // (format_tag::any), reordered once; bias copied once; Sum as a sum post-op and the activation
 // as eltwise post-ops, so the whole node is one primitive call.
 //
-// Except: a 1x1 conv (no padding, one group) with no activation, Relu or Clip that adds a
-// residual Sum or has a stride runs on our own AVX-512F GEMM (backends/x86/f32_gemm.h) where
-// that kernel is available. oneDNN 2.6's NHWC 1x1 kernel is up to 60 % slower with a sum
+// Except where our own AVX-512F kernels are faster (see own_kernel below): a 1x1 conv (no
+// padding, one group) with no activation, Relu or Clip that adds a residual Sum or has a stride
+// runs on backends/x86/f32_gemm.h. oneDNN 2.6's NHWC 1x1 kernel is up to 60 % slower with a sum
 // post-op than without (resnet50's 56x56 blocks: 3.5 ms instead of 2.2 ms per 4 images on one
 // core); ours prefetches the Sum lines and reads them in place, at the cost without a Sum. With
 // a stride (resnets' downsample convs) oneDNN's kernel is slow too; ours gathers the strided
-// pixels of each chunk of rows into a small buffer first.
+// pixels of each chunk of rows into a small buffer first. And larger kernels on small maps (the
+// resnets' 7x7 stage at batch 1) run on f32_conv, which reads each weight from memory once.
 #include <cstring>
 #include <limits>
 
@@ -29,27 +30,8 @@ namespace {
 using tag = dnnl::memory::format_tag;
 using dt = dnnl::memory::data_type;
 
-struct ConvState : WeightedPrimitive {
-  bool has_sum = false;
-  // The own 1x1 path (no oneDNN primitive): packed weights and bias, clamp bounds, strides.
-  bool own = false;
-  Tensor w_own, b_own;
-  float lo = 0, hi = 0;
-  int64_t sh = 1, sw = 1;
-};
-
-// Whether conv g (float32, NHWC) with activation a (and a Sum or not) runs on x86::f32_gemm;
-// sets lo/hi. A stride-1 conv with a Sum not below 256 output pixels: there each weight is used
-// by few rows and comes from memory, which oneDNN streams better (resnet50's 7x7 layers at batch
-// 1: 0.43 ms against 0.36 ms), and oneDNN's sum penalty is small. Strided convs at any size
-// (resnet18's 7x7 downsample conv, 4 images, one core: 0.33 ms against 0.39 ms; at batch 1 no
-// slower).
-bool own_1x1(const ConvGeom& g, bool has_sum, const Activation& a, float& lo, float& hi) {
-  const bool strided = g.s[1] > 1 || g.s[2] > 1;
-  const bool shape = g.nsp == 2 && g.group == 1 && g.k_size() == 1 && (has_sum || strided) &&
-                     g.pb[1] == 0 && g.pb[2] == 0 && g.pe[1] == 0 && g.pe[2] == 0 && g.C > 0 &&
-                     g.M > 0 && (strided || g.N * g.out_size() >= 256);
-  if (!shape || !x86::f32_kernels_available()) return false;
+// The clamp bounds of activation a for the own kernels: false when they cannot apply it.
+bool own_bounds(const Activation& a, float& lo, float& hi) {
   lo = -std::numeric_limits<float>::infinity(), hi = std::numeric_limits<float>::infinity();
   switch (a.kind) {
     case ActKind::None:
@@ -64,6 +46,41 @@ bool own_1x1(const ConvGeom& g, bool has_sum, const Activation& a, float& lo, fl
       return false;
   }
 }
+
+// Which own kernel runs conv g (float32, NHWC), if any (with its clamp bounds in lo / hi).
+// - Gemm (x86::f32_gemm): 1x1 convs with a Sum and at least 256 output pixels, or strided. Below
+//   256 pixels each weight is used by few rows and comes from memory, which oneDNN streams better
+//   than this row-chunk GEMM (resnet50's 7x7 layers at batch 1: 0.43 ms against 0.36 ms), and
+//   oneDNN's sum penalty is small. Strided convs at any size (resnet18's 7x7 downsample conv, 4
+//   images, one core: 0.33 ms against 0.39 ms; at batch 1 no slower).
+// - Conv (x86::f32_conv): larger kernels with at most kSmallRows output pixels in the batch,
+//   where weight traffic dominates and f32_conv reads each weight from memory once. resnet18 /
+//   resnet50's 7x7 3x3 convs at batch 1, two threads: 0.65-0.70 ms against 0.76-0.92 ms. Not
+//   above: 14x14 at batch 1 (196 rows) was 5-10 % slower than oneDNN, 7x7 at batch 4 equal, at
+//   batch 8 12 % slower.
+enum class Own { None, Gemm, Conv };
+constexpr int64_t kSmallRows = 64;
+
+Own own_kernel(const ConvGeom& g, bool has_sum, const Activation& a, float& lo, float& hi) {
+  if (g.nsp != 2 || g.group != 1 || g.C <= 0 || g.M <= 0 || !x86::f32_kernels_available() ||
+      !own_bounds(a, lo, hi))
+    return Own::None;
+  const bool strided = g.s[1] > 1 || g.s[2] > 1;
+  const bool unpadded = g.pb[1] == 0 && g.pb[2] == 0 && g.pe[1] == 0 && g.pe[2] == 0;
+  const int64_t rows = g.N * g.out_size();
+  if (g.k_size() == 1 && unpadded && (strided || (has_sum && rows >= 256))) return Own::Gemm;
+  if (g.k_size() > 1 && g.d[1] == 1 && g.d[2] == 1 && rows <= kSmallRows) return Own::Conv;
+  return Own::None;
+}
+
+struct ConvState : WeightedPrimitive {
+  bool has_sum = false;
+  // The own paths (no oneDNN primitive): packed weights and bias, clamp bounds, geometry.
+  Own own = Own::None;
+  Tensor w_own, b_own;
+  float lo = 0, hi = 0;
+  int64_t sh = 1, sw = 1, kh = 1, kw = 1, pt = 0, pl = 0;
+};
 
 ConvGeom geometry(const Node& n, const Dims& x_nhwc, const Dims& w) {
   nchw_dims_of_nhwc(x_nhwc, "NhwcConv: input X");
@@ -94,9 +111,11 @@ std::shared_ptr<const void> prepare(const InferContext& ctx) {
   ENGINE_CHECK(wt, "NhwcConv: weights must be a constant");
   auto st = std::make_shared<ConvState>();
   st->has_sum = ctx.has_input(3);
-  if (own_1x1(g, st->has_sum, activation_from_attrs(n.attrs), st->lo, st->hi)) {
-    st->own = true, st->sh = g.s[1], st->sw = g.s[2];
-    st->w_own = x86::f32_gemm_pack(wt->data<float>(), g.M, g.C);
+  st->own = own_kernel(g, st->has_sum, activation_from_attrs(n.attrs), st->lo, st->hi);
+  if (st->own != Own::None) {
+    st->sh = g.s[1], st->sw = g.s[2], st->kh = g.k[1], st->kw = g.k[2];
+    st->pt = g.pb[1], st->pl = g.pb[2];
+    st->w_own = x86::f32_conv_pack(wt->data<float>(), g.M, g.C, g.k[1], g.k[2]);
     const dnnl::memory b = constant_bias(ctx, 2, g.M, "NhwcConv");
     st->b_own = x86::f32_gemm_bias(static_cast<const float*>(b.get_data_handle()), g.M);
     return st;
@@ -140,21 +159,29 @@ std::shared_ptr<const void> prepare(const InferContext& ctx) {
 void kernel(KernelContext& kc) {
   const auto* st = static_cast<const ConvState*>(kc.state);
   ENGINE_CHECK(st, "NhwcConv: not prepared");
-  if (st->own) {
+  if (st->own != Own::None) {
     const Tensor& x = kc.in(0);
     Tensor& y = kc.out(0);
-    const int64_t C = x.shape()[3], M = y.shape()[3];
+    const int64_t H = x.shape()[1], W = x.shape()[2], C = x.shape()[3], M = y.shape()[3];
     x86::F32Gemm g;
     g.a = x.data<float>(), g.lda = g.K = C;
-    if (st->sh > 1 || st->sw > 1) {  // output pixel (n, y, x) reads input pixel (n, sh y, sw x)
-      const int64_t H = x.shape()[1], W = x.shape()[2];
-      g.map_h = y.shape()[1], g.map_w = y.shape()[2];
-      g.a_image = H * W * C, g.a_row = st->sh * W * C, g.lda = st->sw * C;
-    }
     g.w = st->w_own.data<float>(), g.bias = st->b_own.data<float>();
     g.N = M, g.lo = st->lo, g.hi = st->hi;
     g.c = y.data<float>(), g.ldc = M;
     if (st->has_sum) g.sum = kc.in(3).data<float>(), g.lds = M;
+    if (st->own == Own::Conv) {
+      x86::F32Conv cv;
+      cv.g = g, cv.g.K = st->kh * st->kw * C;
+      cv.x = x.data<float>(), cv.n = x.shape()[0], cv.h = H, cv.w = W, cv.c = C;
+      cv.kh = st->kh, cv.kw = st->kw, cv.sh = st->sh, cv.sw = st->sw, cv.pt = st->pt,
+      cv.pl = st->pl, cv.oh = y.shape()[1], cv.ow = y.shape()[2];
+      x86::f32_conv_parallel(cv, kc.num_threads);
+      return;
+    }
+    if (st->sh > 1 || st->sw > 1) {  // output pixel (n, y, x) reads input pixel (n, sh y, sw x)
+      g.map_h = y.shape()[1], g.map_w = y.shape()[2];
+      g.a_image = H * W * C, g.a_row = st->sh * W * C, g.lda = st->sw * C;
+    }
     x86::f32_gemm_parallel(g, y.numel() / M, kc.num_threads);
     return;
   }

@@ -52,6 +52,27 @@ void f32_gemm(const F32Gemm& g, int64_t rows);
 // there are few chunks).
 void f32_gemm_parallel(const F32Gemm& g, int64_t rows, int threads);
 
+// A channels-last 2-D convolution (one group, no dilation) on the same tiles, as an implicit
+// GEMM: row r is output pixel (n, oy, ox) (rows of all images one after another); its K = kh kw
+// C values are the input pixels under the kernel, tap by tap (zeros in the padding). The tiles
+// run over blocks of k (at most 256 channels of one tap) for every row of a chunk before the
+// next block, keeping partial sums in a per-thread buffer, so each weight comes from memory once
+// per chunk of up to 288 rows: on small maps (7x7 at batch 1) the weights are the traffic, and
+// oneDNN 2.6 streams them more slowly. g: w from f32_conv_pack, K = kh kw C, bias, N (output
+// channels), lo / hi, c / ldc, sum / lds as for f32_gemm; g.a / lda / map_* unused.
+struct F32Conv {
+  F32Gemm g;
+  const float* x = nullptr;  // [n][h][w][c]
+  int64_t n = 0, h = 0, w = 0, c = 0, kh = 1, kw = 1, sh = 1, sw = 1, pt = 0, pl = 0, oh = 0,
+          ow = 0;
+};
+
+// Split over `threads` OpenMP threads: chunks of rows x column blocks.
+void f32_conv_parallel(const F32Conv& cv, int threads);
+
+// w: ONNX [M][C][kh][kw] weights -> f32_gemm_pack of [M][kh kw C] (tap-major rows).
+Tensor f32_conv_pack(const float* w, int64_t M, int64_t C, int64_t kh, int64_t kw);
+
 int64_t f32_gemm_ld(int64_t n);  // n rounded up to 16
 
 // w: N rows of K floats (ONNX [N, K, 1, 1] weights) -> panels of 64 columns (48 when the
