@@ -340,7 +340,77 @@ ChannelLaneTables::ChannelLaneTables(const std::vector<RequantRow>& rows,
   L.off = off_.data(), L.q = q_.data(), L.lsh = lsh_.data(), L.rsh = rsh_.data();
   L.over = over_.data(), L.under = under_.data(), L.mask = mask_.data(), L.half = half_.data();
   L.m = m_.data();
+  build_sum_lut(M);
 }
+
+void ChannelLaneTables::build_sum_lut(size_t M) {
+#ifdef ENGINE_REQUANT_AVX2
+  if (!lanes_.fixed || M == 0 || !__builtin_cpu_supports("avx512vbmi")) return;
+  for (size_t c = 0; c < M; ++c)  // |apply_multiplier(x)| <= 2^30: q = 0, or a right shift
+    if (q_[c] != 0 && (lsh_[c] != 0 || rsh_[c] < 1)) return;
+  const RequantRow& r = lanes_.common;
+  sum_lut_.assign(1024, 0);
+  for (int type = 0; type < 2; ++type)
+    for (int b = 0; b < 256; ++b) {
+      const int32_t s = type == 0 ? b : int32_t(int8_t(uint8_t(b)));
+      const int32_t t = quant::apply_multiplier(s - r.sum_zp, r.sum_fm);
+      if (t < std::numeric_limits<int16_t>::min() || t > std::numeric_limits<int16_t>::max()) {
+        sum_lut_.clear();
+        return;
+      }
+      const auto u = uint16_t(int16_t(t));
+      sum_lut_[size_t(512 * type + b)] = uint8_t(u & 0xFF);
+      sum_lut_[size_t(512 * type + 256 + b)] = uint8_t(u >> 8);
+    }
+  lanes_.sum_lut = sum_lut_.data();
+#else
+  (void)M;
+#endif
+}
+
+#ifdef ENGINE_REQUANT_AVX2
+namespace {
+// Word j of the first (second) 32 terms: bytes j and 64 + j (32 + j and 96 + j) of the low and
+// high byte vectors side by side.
+struct TermOrder {
+  alignas(64) uint8_t v[2][64];
+  constexpr TermOrder() : v{} {
+    for (int h = 0; h < 2; ++h)
+      for (int j = 0; j < 32; ++j) {
+        v[h][2 * j] = uint8_t(32 * h + j);
+        v[h][2 * j + 1] = uint8_t(64 + 32 * h + j);
+      }
+  }
+};
+constexpr TermOrder kTermOrderTable;
+constexpr const uint8_t (&kTermOrder)[2][64] = kTermOrderTable.v;
+}  // namespace
+
+ENGINE_SIMD_WARNINGS_OFF
+__attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512vbmi"))) void sum_terms_rows(
+    const uint8_t* sum, int64_t ldy, int rows, int n, const uint8_t* lut, int16_t* out) {
+  __m512i lo[4], hi[4];  // the tables' 64-byte quarters
+  for (int i = 0; i < 4; ++i) {
+    lo[i] = _mm512_loadu_si512(lut + 64 * i);
+    hi[i] = _mm512_loadu_si512(lut + 256 + 64 * i);
+  }
+  const __m512i w0 = _mm512_load_si512(kTermOrder[0]), w1 = _mm512_load_si512(kTermOrder[1]);
+  const __mmask64 k = n >= 64 ? ~__mmask64(0) : (__mmask64(1) << n) - 1;
+  for (int r = 0; r < rows; ++r) {
+    const __m512i s = _mm512_maskz_loadu_epi8(k, sum + r * ldy);
+    const __mmask64 top = _mm512_movepi8_mask(s);  // bytes >= 128: the second half of a table
+    const __m512i l = _mm512_mask_blend_epi8(top, _mm512_permutex2var_epi8(lo[0], s, lo[1]),
+                                             _mm512_permutex2var_epi8(lo[2], s, lo[3]));
+    const __m512i h = _mm512_mask_blend_epi8(top, _mm512_permutex2var_epi8(hi[0], s, hi[1]),
+                                             _mm512_permutex2var_epi8(hi[2], s, hi[3]));
+    _mm512_storeu_si512(out + 64 * r, _mm512_permutex2var_epi8(l, w0, h));
+    _mm512_storeu_si512(out + 64 * r + 32, _mm512_permutex2var_epi8(l, w1, h));
+  }
+}
+ENGINE_SIMD_WARNINGS_ON
+#else
+void sum_terms_rows(const uint8_t*, int64_t, int, int, const uint8_t*, int16_t*) {}
+#endif
 
 namespace {
 // The SIMD path in use, or Reference (a bad ENGINE_ISA is reported by the GEMM, not here: these

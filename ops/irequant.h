@@ -54,6 +54,12 @@ struct ChannelLanes {
   const uint64_t* shift64[2] = {nullptr, nullptr};
   RequantRow common;
   FixedLane sum_lane;  // fixed_lane(common.sum_fm), computed once
+  // Fixed mode, the residual sum's term apply_multiplier(s - sum_zp, sum_fm) for every sum byte
+  // s, as int16 split into bytes: [U8 sums: 256 low bytes, 256 high bytes][I8 sums: the same],
+  // indexed by the raw byte. Set only when the CPU has AVX-512 VBMI (the lookup is VPERMI2B),
+  // every term fits in int16 and every channel's multiplier is below 1/2 (|apply_multiplier(x)|
+  // <= 2^30 for every int32 x), so that the two terms add without int32 overflow; else null.
+  const uint8_t* sum_lut = nullptr;
 };
 
 // The one-rounding constants of a multiplier with right shift rsh (see ChannelLanes::nudge64).
@@ -80,9 +86,11 @@ class ChannelLaneTables {
   bool simd() const { return simd_; }
 
  private:
+  void build_sum_lut(size_t M);
   std::vector<int32_t> off_, q_, lsh_, rsh_, over_, under_, mask_, half_;
   std::vector<uint64_t> nudge64_[2], shift64_[2];
   std::vector<float> m_;
+  std::vector<uint8_t> sum_lut_;
   ChannelLanes lanes_;
   bool simd_ = true;
 };
@@ -96,6 +104,12 @@ struct ChannelTile {
   const void* sum = nullptr;
   int64_t ldy = 0;
 };
+
+// The sum terms of a tile's residual input (ChannelLanes::sum_lut): out[r * 64 + i] = the int16
+// term of sum[r * ldy + i] for r < rows, i < n <= 64 (the rest of each 64 is unspecified). lut:
+// the half of sum_lut for the sum's type. Needs AVX-512 VBMI: only when sum_lut is set.
+void sum_terms_rows(const uint8_t* sum, int64_t ldy, int rows, int n, const uint8_t* lut,
+                    int16_t* out);
 
 // y[r][i] = requant(acc[r][i] + off[c0 + i], sum[r][i]) with the constants of channel c0 + i,
 // i < n. Returns false, writing nothing, when the path in use has no SIMD version.

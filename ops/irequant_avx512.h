@@ -170,6 +170,14 @@ ENGINE_INLINE_AVX512_RQ __m512i requant16(const Common16& c, const Channel16& ch
   return _mm512_add_epi32(_mm512_cvtps_epi32(f), c.zp);  // MXCSR rounding: ties to even
 }
 
+// Fixed mode with the sum's terms t already computed (ChannelLanes::sum_lut: the two terms add
+// without overflow).
+ENGINE_INLINE_AVX512_RQ __m512i requant16_term(const Common16& c, const Channel16& ch, __m512i acc,
+                                               __m512i t) {
+  const __m512i v = _mm512_add_epi32(apply_fixed16(_mm512_add_epi32(acc, ch.off), ch.fm), t);
+  return _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(v, c.lo), c.hi), c.zp);
+}
+
 // The low bytes of 16 in-range int32 values. VPSHUFB + VPERMD gather them; VPMOV(U)SDB is slow
 // on AMD Zen 4/5 (a fifth of a mobilenet_v2 run).
 ENGINE_INLINE_AVX512_RQ __m128i low_bytes16(__m512i v) {

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
@@ -316,6 +317,63 @@ TEST_CASE("requant_channels_simd equals the scalar requantization per channel (t
       }
     }
     if (isa != IgemmIsa::Reference) CHECK(simd_tiles > 1400);
+  }
+}
+
+TEST_CASE("sum_lut: the residual sum's fixed-point terms by table, and when there is none") {
+  // ChannelLanes::sum_lut holds apply_multiplier(s - sum_zp, sum_fm) for every sum byte s when
+  // the CPU has AVX-512 VBMI, every term fits in int16 and every channel's multiplier is below
+  // 1/2; sum_terms_rows looks terms up for rows of sum bytes.
+  const bool vbmi = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                    __builtin_cpu_supports("avx512vbmi");
+  auto tables = [](double m, double sum_m, int32_t sum_zp, bool fixed = true) {
+    RequantRow r;
+    r.fixed = fixed;
+    r.sum_fm = quant::decompose_multiplier(sum_m);
+    r.sum_m = float(sum_m);
+    r.sum_zp = sum_zp;
+    std::vector<RequantRow> rows(20, r);
+    for (size_t c = 0; c < rows.size(); ++c) {
+      const double mc = c == 7 ? m : 0.001 * double(c + 1);  // channel 7: the one under test
+      rows[c].fm = quant::decompose_multiplier(c == 3 ? 0.0 : mc);
+      rows[c].m = float(mc);
+    }
+    return ChannelLaneTables(rows, std::vector<int32_t>(rows.size(), 0));
+  };
+  // When: multipliers just below 1/2 and terms up to 255 * 128 = 32640 (u8 sum, zero point 0).
+  CHECK((tables(0.4999, 128.0, 0).lanes().sum_lut != nullptr) == vbmi);
+  CHECK(tables(0.5, 1.0, 0).lanes().sum_lut == nullptr);         // a multiplier of 1/2
+  CHECK(tables(3.0, 1.0, 0).lanes().sum_lut == nullptr);         // a left shift
+  CHECK(tables(0.1, 128.6, 0).lanes().sum_lut == nullptr);       // 255 * 128.6 > 32767
+  CHECK(tables(0.1, 128.6, 128).lanes().sum_lut == nullptr);     // int8 sums: -128 - 128
+  CHECK(tables(0.1, 1.0, 0, false).lanes().sum_lut == nullptr);  // float mode
+  if (!vbmi) return;
+  std::mt19937 rng(5);
+  for (int t = 0; t < 200; ++t) {
+    const double sm = std::exp2(std::uniform_real_distribution<double>(-30.0, 6.25)(rng));
+    const int32_t szp = int32_t(rng() % 256) - (t % 2 ? 128 : 0);
+    const ChannelLaneTables lt = tables(0.3, sm, szp);
+    const ChannelLanes& L = lt.lanes();
+    REQUIRE(L.sum_lut != nullptr);
+    const int rows = 1 + int(rng() % 6), n = 1 + int(rng() % 64);
+    const int64_t ldy = n + int64_t(rng() % 100);
+    std::vector<uint8_t> sum(size_t(rows * ldy));
+    for (uint8_t& b : sum) b = uint8_t(rng());
+    if (t == 0) std::fill(sum.begin(), sum.end(), uint8_t(0x80));  // -128 / 128: bit 7 alone
+    for (int type = 0; type < 2; ++type) {
+      std::vector<int16_t> out(size_t(rows) * 64);
+      sum_terms_rows(sum.data(), ldy, rows, n, L.sum_lut + 512 * type, out.data());
+      for (int r = 0; r < rows; ++r)
+        for (int i = 0; i < n; ++i) {
+          const uint8_t b = sum[size_t(r * ldy + i)];
+          const int32_t s = type == 0 ? int32_t(b) : int32_t(int8_t(b));
+          const int32_t want = quant::apply_multiplier(s - szp, L.common.sum_fm);
+          if (out[size_t(r * 64 + i)] != want) {
+            INFO("sum multiplier ", sm, " zero point ", szp, " type ", type, " byte ", int(b));
+            CHECK(out[size_t(r * 64 + i)] == want);
+          }
+        }
+    }
   }
 }
 

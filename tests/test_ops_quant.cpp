@@ -481,6 +481,33 @@ TEST_CASE("NhwcQConv saturation: K = 4608, all-255 inputs x all-127 weights, ext
   });
 }
 
+TEST_CASE("NhwcQConv residual sums on both sides of the sum-term table's limits") {
+  // With AVX-512 VBMI, fixed-mode sums come from a table (ChannelLanes::sum_lut) when every term
+  // fits in int16 and every conv multiplier is below 1/2; else the 64-bit path. Both must equal
+  // the naive loop: sum multipliers of 128 (terms up to 32640) and 129 (32895), a channel
+  // multiplier of 0.45 and of 0.7, u8 and i8 sums at their extreme zero points.
+  for_each_isa([] {
+    std::mt19937 rng(12);
+    ConvCase c;  // 1x1 on 48 pixels, 64 + 16 channels: full 6 x 64 tiles and a 16-wide panel
+    c.N = 2, c.C = 24, c.M = 80, c.in = {4, 6}, c.k = {1, 1}, c.s = {1, 1}, c.d = {1, 1};
+    c.pads = {0, 0, 0, 0};
+    c.sum = true;
+    for (DType st : {DType::U8, DType::I8})
+      for (double sum_m : {128.0, 129.0})
+        for (double big : {0.45, 0.7}) {
+          c.st = st;
+          c.yt = st;
+          ConvData D = nhwc_data(c, rng);
+          D.ss = float(sum_m) * D.ys;
+          D.szp = st == DType::U8 ? 0 : 127;
+          // Channel 5's multiplier xs * ws / ys = big (others stay small).
+          D.ws[5] = float(big) * D.ys / D.xs;
+          INFO("sum ", dtype_name(st), " sum multiplier ", sum_m, " channel multiplier ", big);
+          CHECK(nhwc_mismatches(c, D, 2) == 0);
+        }
+  });
+}
+
 TEST_CASE("NhwcQConv row taps (C not a multiple of 4): stems, borders, the end of x") {
   // One pointer per kernel row reading KW * C rounded up to 4 bytes: the 7x7 / stride-2 stem of
   // the resnets (21 -> 24 bytes), mobilenet_v2's 3x3 stem (9 -> 12), one channel (3 -> 4), a

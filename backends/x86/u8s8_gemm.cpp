@@ -99,12 +99,19 @@ ENGINE_TARGET_VNNI void micro_zmm(const TileRows& a, const int8_t* B, int32_t* C
 }
 
 // The same tile requantized from the registers into y (columns c0.. of f, rows at y + r * ldy);
-// sum: the residual input of these outputs (kSum).
+// sum: the residual input of these outputs (kSum). kTerms (fixed mode, f.lanes->sum_lut set):
+// the sum's terms are looked up in a table before the dot products, while registers are free,
+// instead of a 64-bit multiply and a saturating add per output.
 ENGINE_SIMD_WARNINGS_OFF
-template <int MR, int NV, bool kFixed, bool kSum>
+template <int MR, int NV, bool kFixed, bool kSum, bool kTerms = false>
 ENGINE_TARGET_VNNI void micro_zmm_rq(const TileRows& a, const int8_t* B, const FusedOutput& f,
                                      int64_t c0, uint8_t* y, const uint8_t* sum) {
   using namespace rq16;
+  static_assert(!kTerms || (kFixed && kSum));
+  alignas(64) int16_t terms[kTerms ? MR : 1][64];
+  if constexpr (kTerms)
+    sum_terms_rows(sum, f.ldy, MR, 16 * NV, f.lanes->sum_lut + (f.sum_type == Q8Type::U8 ? 0 : 512),
+                   &terms[0][0]);
   __m512i s[MR][NV];
   tile_zmm<MR, NV>(s, a, B);
   const Common16 c = common16(*f.lanes);
@@ -115,6 +122,12 @@ ENGINE_TARGET_VNNI void micro_zmm_rq(const TileRows& a, const int8_t* B, const F
     const Channel16 ch = channel16<kFixed>(*f.lanes, c0 + 16 * v);
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
+      if constexpr (kTerms) {
+        const __m512i t = _mm512_cvtepi16_epi32(
+            _mm256_load_si256(reinterpret_cast<const __m256i*>(terms[r] + 16 * v)));
+        s[r][v] = requant16_term(c, ch, s[r][v], t);
+        continue;
+      }
       __m512i ds = _mm512_setzero_si512();
       if (kSum) ds = sum_delta16(sum + r * f.ldy + 16 * v, 0xFFFF, f.sum_type, c);
       s[r][v] = requant16<kFixed, kSum>(c, ch, s[r][v], ds);
@@ -217,16 +230,24 @@ using MicroRq = void (*)(const TileRows& a, const int8_t* B, const FusedOutput& 
 // A path: tile height, lane width, panel width and the micro-kernel per number of vectors.
 struct Path {
   int mr = 1, lane = 1, nv = 1;
-  Micro micro[5] = {};    // index: vectors in the panel (1..nv)
-  MicroRq rq[4][5] = {};  // [2 * fixed + sum][vectors]; avx512_vnni only
+  Micro micro[5] = {};  // index: vectors in the panel (1..nv)
+  // [2 * fixed + sum][vectors], [4]: fixed with the sum's terms from ChannelLanes::sum_lut;
+  // avx512_vnni only
+  MicroRq rq[5][5] = {};
 };
 
+// The micro-kernel kind for a fused output: rq's first index.
+int rq_kind(const FusedOutput& f, bool has_sum) {
+  if (has_sum && f.lanes->fixed && f.lanes->sum_lut) return 4;
+  return 2 * int(f.lanes->fixed) + int(has_sum);
+}
+
 #ifdef ENGINE_U8S8_X86
-template <bool kFixed, bool kSum>
+template <bool kFixed, bool kSum, bool kTerms = false>
 void set_rq(Path& p) {
-  MicroRq* m = p.rq[2 * int(kFixed) + int(kSum)];
-  m[1] = micro_zmm_rq<6, 1, kFixed, kSum>, m[2] = micro_zmm_rq<6, 2, kFixed, kSum>;
-  m[3] = micro_zmm_rq<6, 3, kFixed, kSum>, m[4] = micro_zmm_rq<6, 4, kFixed, kSum>;
+  MicroRq* m = p.rq[kTerms ? 4 : 2 * int(kFixed) + int(kSum)];
+  m[1] = micro_zmm_rq<6, 1, kFixed, kSum, kTerms>, m[2] = micro_zmm_rq<6, 2, kFixed, kSum, kTerms>;
+  m[3] = micro_zmm_rq<6, 3, kFixed, kSum, kTerms>, m[4] = micro_zmm_rq<6, 4, kFixed, kSum, kTerms>;
 }
 #endif
 
@@ -238,6 +259,7 @@ Path path_for(IgemmIsa isa) {
     p.micro[1] = micro_zmm<6, 1>, p.micro[2] = micro_zmm<6, 2>;
     p.micro[3] = micro_zmm<6, 3>, p.micro[4] = micro_zmm<6, 4>;
     set_rq<false, false>(p), set_rq<false, true>(p), set_rq<true, false>(p), set_rq<true, true>(p);
+    set_rq<true, true, true>(p);
   } else if (isa == IgemmIsa::AvxVnni) {
     p.mr = 6, p.lane = 8, p.nv = 2;
     p.micro[1] = micro_ymm_vnni<6, 1>, p.micro[2] = micro_ymm_vnni<6, 2>;
@@ -337,7 +359,7 @@ void run_rows(const U8s8Weights& w, const TileRows& all, int64_t rows, int64_t p
     last.A = tail.data(), last.lda = Kp;
   }
   const bool has_sum = fused && fused->sum && fused->sum_type != Q8Type::None;
-  const MicroRq* rq = fused ? path.rq[2 * int(fused->lanes->fixed) + int(has_sum)] : nullptr;
+  const MicroRq* rq = fused ? path.rq[rq_kind(*fused, has_sum)] : nullptr;
   for (int64_t p = p0; p < p1; ++p) {
     const int64_t c0 = w.panel_begin(p), width = w.panel_width(p);
     const int64_t cols = w.panel_end(p) - c0;
