@@ -341,6 +341,22 @@ ChannelLaneTables::ChannelLaneTables(const std::vector<RequantRow>& rows,
   L.over = over_.data(), L.under = under_.data(), L.mask = mask_.data(), L.half = half_.data();
   L.m = m_.data();
   build_sum_lut(M);
+  build_lean(M);
+}
+
+void ChannelLaneTables::build_lean(size_t M) {
+  ChannelLanes& L = lanes_;
+  if (!L.fixed || M == 0 || L.common.zp < 0) return;
+  for (size_t c = 0; c < M; ++c)
+    if (q_[c] != 0 && (lsh_[c] != 0 || rsh_[c] < 1 || rsh_[c] > 22)) return;
+  // < 2^61, so |x| q + nudge < 2^62 + 2^61 stays below 2^64.
+  const auto zp_part = [&](size_t c) { return uint64_t(L.common.zp) << fixed_shift64(rsh_[c]); };
+  for (int parity = 0; parity < 2; ++parity) {
+    nudge64z_[parity] = nudge64_[parity];
+    for (size_t c = size_t(parity); c < M + 16; c += 2) nudge64z_[parity][c / 2] += zp_part(c);
+    L.nudge64z[parity] = nudge64z_[parity].data();
+  }
+  L.lean = true;
 }
 
 void ChannelLaneTables::build_sum_lut(size_t M) {

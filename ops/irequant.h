@@ -52,6 +52,12 @@ struct ChannelLanes {
   // ([0]: even channels, [1]: odd ones) and indexed by c / 2.
   const uint64_t* nudge64[2] = {nullptr, nullptr};
   const uint64_t* shift64[2] = {nullptr, nullptr};
+  // The lean form (fixed mode; every channel's q is 0 or it has no left shift and a right shift
+  // of 1 to 22, so |apply_multiplier(x)| <= 2^30; the output zero point zp >= 0): the nudges
+  // above plus zp * 2^shift, so that one rounding also adds zp (irequant_avx512.h,
+  // apply_lean16). lean false: null.
+  bool lean = false;
+  const uint64_t* nudge64z[2] = {nullptr, nullptr};
   RequantRow common;
   FixedLane sum_lane;  // fixed_lane(common.sum_fm), computed once
   // Fixed mode, the residual sum's term apply_multiplier(s - sum_zp, sum_fm) for every sum byte
@@ -87,8 +93,9 @@ class ChannelLaneTables {
 
  private:
   void build_sum_lut(size_t M);
+  void build_lean(size_t M);
   std::vector<int32_t> off_, q_, lsh_, rsh_, over_, under_, mask_, half_;
-  std::vector<uint64_t> nudge64_[2], shift64_[2];
+  std::vector<uint64_t> nudge64_[2], shift64_[2], nudge64z_[2];
   std::vector<float> m_;
   std::vector<uint8_t> sum_lut_;
   ChannelLanes lanes_;

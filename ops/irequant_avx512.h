@@ -44,6 +44,18 @@ struct Fixed16 {
   __m512i q, qo, lsh, over, under, nudge_e, nudge_o, sh_e, sh_o;
 };
 
+// floor((a q + nudge) / 2^shift) per lane of a = |x| (as uint32): the magnitude of the fixed
+// multiply, in one rounding.
+ENGINE_INLINE_AVX512_RQ __m512i fixed_magnitude16(__m512i a, const Fixed16& f) {
+  const __m512i even =
+      _mm512_srlv_epi64(_mm512_add_epi64(_mm512_mul_epu32(a, f.q), f.nudge_e), f.sh_e);
+  const __m512i odd = _mm512_srlv_epi64(
+      _mm512_add_epi64(_mm512_mul_epu32(_mm512_srli_epi64(a, 32), f.qo), f.nudge_o), f.sh_o);
+  // The low dwords of even and odd, interleaved.
+  const __m512i pick = _mm512_setr_epi32(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
+  return _mm512_permutex2var_epi32(even, pick, odd);
+}
+
 ENGINE_INLINE_AVX512_RQ __m512i apply_fixed16(__m512i x, const Fixed16& f) {
   if (f.any_left && f.small_x) {
     x = _mm512_sllv_epi32(x, f.lsh);
@@ -55,15 +67,17 @@ ENGINE_INLINE_AVX512_RQ __m512i apply_fixed16(__m512i x, const Fixed16& f) {
     x = _mm512_mask_mov_epi32(x, under, _mm512_set1_epi32(std::numeric_limits<int32_t>::min()));
   }
   const __mmask16 neg = _mm512_cmplt_epi32_mask(x, _mm512_setzero_si512());
-  const __m512i a = _mm512_abs_epi32(x);
-  const __m512i even =
-      _mm512_srlv_epi64(_mm512_add_epi64(_mm512_mul_epu32(a, f.q), f.nudge_e), f.sh_e);
-  const __m512i odd = _mm512_srlv_epi64(
-      _mm512_add_epi64(_mm512_mul_epu32(_mm512_srli_epi64(a, 32), f.qo), f.nudge_o), f.sh_o);
-  // The low dwords of even and odd, interleaved.
-  const __m512i pick = _mm512_setr_epi32(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
-  const __m512i h = _mm512_permutex2var_epi32(even, pick, odd);
+  const __m512i h = fixed_magnitude16(_mm512_abs_epi32(x), f);
   return _mm512_mask_sub_epi32(h, neg, _mm512_setzero_si512(), h);
+}
+
+// The lean form (ChannelLanes::lean; f's nudges from nudge64z): zp + apply_multiplier(x) with
+// zp2 = 2 zp. The magnitude comes out as h + zp (zp * 2^shift is in the nudge), and a negative
+// x gives 2 zp - (h + zp) = zp - h.
+ENGINE_INLINE_AVX512_RQ __m512i apply_lean16(__m512i x, const Fixed16& f, __m512i zp2) {
+  const __mmask16 neg = _mm512_cmplt_epi32_mask(x, _mm512_setzero_si512());
+  const __m512i h = fixed_magnitude16(_mm512_abs_epi32(x), f);
+  return _mm512_mask_sub_epi32(h, neg, zp2, h);
 }
 
 ENGINE_INLINE_AVX512_RQ __m512i saturating_add16(__m512i a, __m512i b) {
@@ -80,6 +94,7 @@ ENGINE_INLINE_AVX512_RQ __m512i saturating_add16(__m512i a, __m512i b) {
 struct Common16 {
   Fixed16 sfm;
   __m512i szp, zp, lo, hi;
+  __m512i zp2, lo_abs, hi_abs;  // the lean form: 2 zp, and the output range itself
   __m512 sm, flo, fhi;
 };
 
@@ -100,6 +115,9 @@ ENGINE_INLINE_AVX512_RQ Common16 common16(const ChannelLanes& t) {
   c.zp = _mm512_set1_epi32(r.zp);
   c.lo = _mm512_set1_epi32(r.lo - r.zp);
   c.hi = _mm512_set1_epi32(r.hi - r.zp);
+  c.zp2 = _mm512_set1_epi32(2 * r.zp);
+  c.lo_abs = _mm512_set1_epi32(r.lo);
+  c.hi_abs = _mm512_set1_epi32(r.hi);
   c.sm = _mm512_set1_ps(r.sum_m);
   c.flo = _mm512_set1_ps(float(r.lo - r.zp));
   c.fhi = _mm512_set1_ps(float(r.hi - r.zp));
@@ -117,16 +135,18 @@ ENGINE_INLINE_AVX512_RQ __m512i load16i(const int32_t* p) {
   return _mm512_loadu_si512(p);
 }
 
-template <bool kFixed>
+// kLean: the nudges of the lean form (ChannelLanes::nudge64z).
+template <bool kFixed, bool kLean = false>
 ENGINE_INLINE_AVX512_RQ Channel16 channel16(const ChannelLanes& t, int64_t c) {
   Channel16 ch;
-  ch.off = load16i(t.off + c);
+  if (!kLean) ch.off = load16i(t.off + c);  // the lean kernels start their sums at off
   ch.fm.any_left = t.any_left;
   if (kFixed) {
+    const uint64_t* const* nudge = kLean ? t.nudge64z : t.nudge64;
     ch.fm.q = load16i(t.q + c);
     ch.fm.qo = _mm512_srli_epi64(ch.fm.q, 32);
-    ch.fm.nudge_e = _mm512_loadu_si512(t.nudge64[0] + c / 2);
-    ch.fm.nudge_o = _mm512_loadu_si512(t.nudge64[1] + c / 2);
+    ch.fm.nudge_e = _mm512_loadu_si512(nudge[0] + c / 2);
+    ch.fm.nudge_o = _mm512_loadu_si512(nudge[1] + c / 2);
     ch.fm.sh_e = _mm512_loadu_si512(t.shift64[0] + c / 2);
     ch.fm.sh_o = _mm512_loadu_si512(t.shift64[1] + c / 2);
     if (t.any_left) {

@@ -508,6 +508,33 @@ TEST_CASE("NhwcQConv residual sums on both sides of the sum-term table's limits"
   });
 }
 
+TEST_CASE("NhwcQConv output panels of 16 to 64 channels in every requantization form") {
+  // The micro-kernels that requantize their registers: panels of 1-4 vectors of 16 channels,
+  // float and fixed mode, with and without a residual sum, clamped to the output type by the
+  // packs or to a narrower range, output zero points >= 0 (the lean fixed form) and < 0.
+  for_each_isa([] {
+    std::mt19937 rng(21);
+    int i = 0;
+    for (int64_t M : {16, 32, 48, 112})
+      for (int form = 0; form < 8; ++form) {
+        ConvCase c;
+        c.N = 2, c.C = 20, c.M = M, c.in = {3, 5}, c.k = {1, 1}, c.s = {1, 1}, c.d = {1, 1};
+        c.pads = {0, 0, 0, 0};
+        c.fixed = form % 2 == 0;
+        c.sum = form / 2 % 2 == 1;
+        c.clamp = form / 4 == 1;
+        c.yt = i % 3 == 2 ? DType::I8 : DType::U8;
+        c.st = i % 2 ? DType::I8 : DType::U8;
+        ++i;
+        INFO(case_str(c));
+        ConvData D = nhwc_data(c, rng);
+        if (c.yt == DType::I8) D.yzp = i % 2 ? -30 : 40;
+        if (c.clamp) D.lo = D.yzp - 3, D.hi = D.yzp + 20;
+        CHECK(nhwc_mismatches(c, D, 1) == 0);
+      }
+  });
+}
+
 TEST_CASE("NhwcQConv row taps (C not a multiple of 4): stems, borders, the end of x") {
   // One pointer per kernel row reading KW * C rounded up to 4 bytes: the 7x7 / stride-2 stem of
   // the resnets (21 -> 24 bytes), mobilenet_v2's 3x3 stem (9 -> 12), one channel (3 -> 4), a

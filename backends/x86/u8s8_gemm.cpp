@@ -55,6 +55,25 @@ struct TileRows {
   }
 };
 
+// What a requantizing micro-kernel does after its dot products: float or fixed mode, with or
+// without a residual sum; Terms: the sum's fixed-point terms from ChannelLanes::sum_lut, looked
+// up before the dot products while registers are free (instead of a 64-bit multiply and a
+// saturating add per output); Lean*: ChannelLanes::lean: the sums
+// start at the accumulator offset, the zero point comes with the rounding and the output type's
+// range from the saturating packs (Clamp: a narrower range, clamped first).
+enum class Rq {
+  Float,
+  FloatSum,
+  Fixed,
+  FixedSum,
+  FixedTerms,
+  Lean,
+  LeanClamp,
+  LeanTerms,
+  LeanTermsClamp,
+  Count
+};
+
 // Micro-kernel: C[MR x W] = A[MR rows] x panel (W = lanes * NV columns), overwritten.
 using Micro = void (*)(const TileRows& a, const int8_t* B, int32_t* C, int64_t ldc);
 
@@ -67,13 +86,15 @@ ENGINE_TARGET_VNNI inline __m512i dpbusd(__m512i acc, __m512i a, __m512i b) {
   return acc;
 }
 
-// The register tile s = A[MR rows] x panel (NV vectors of 16 columns).
+// The register tile s = init + A[MR rows] x panel (NV vectors of 16 columns); init: a row of
+// NV x 16 int32 added to every row (null: zeros).
 template <int MR, int NV>
-__attribute__((always_inline)) ENGINE_TARGET_VNNI inline void tile_zmm(__m512i (&s)[MR][NV],
-                                                                       const TileRows& a,
-                                                                       const int8_t* B) {
-  for (int r = 0; r < MR; ++r)
-    for (int v = 0; v < NV; ++v) s[r][v] = _mm512_setzero_si512();
+__attribute__((always_inline)) ENGINE_TARGET_VNNI inline void tile_zmm(
+    __m512i (&s)[MR][NV], const TileRows& a, const int8_t* B, const int32_t* init = nullptr) {
+  for (int v = 0; v < NV; ++v) {
+    const __m512i i0 = init ? _mm512_loadu_si512(init + 16 * v) : _mm512_setzero_si512();
+    for (int r = 0; r < MR; ++r) s[r][v] = i0;
+  }
   for (int64_t t = 0; t < a.taps; ++t) {
     const uint8_t* p[MR];
     for (int r = 0; r < MR; ++r) p[r] = a.ptr(r, t);
@@ -99,52 +120,73 @@ ENGINE_TARGET_VNNI void micro_zmm(const TileRows& a, const int8_t* B, int32_t* C
 }
 
 // The same tile requantized from the registers into y (columns c0.. of f, rows at y + r * ldy);
-// sum: the residual input of these outputs (kSum). kTerms (fixed mode, f.lanes->sum_lut set):
-// the sum's terms are looked up in a table before the dot products, while registers are free,
-// instead of a 64-bit multiply and a saturating add per output.
+// sum: the residual input of these outputs.
 ENGINE_SIMD_WARNINGS_OFF
-template <int MR, int NV, bool kFixed, bool kSum, bool kTerms = false>
+template <int MR, int NV, Rq K>
 ENGINE_TARGET_VNNI void micro_zmm_rq(const TileRows& a, const int8_t* B, const FusedOutput& f,
                                      int64_t c0, uint8_t* y, const uint8_t* sum) {
   using namespace rq16;
-  static_assert(!kTerms || (kFixed && kSum));
+  constexpr bool kLean =
+      K == Rq::Lean || K == Rq::LeanClamp || K == Rq::LeanTerms || K == Rq::LeanTermsClamp;
+  constexpr bool kTerms = K == Rq::FixedTerms || K == Rq::LeanTerms || K == Rq::LeanTermsClamp;
+  constexpr bool kFixed = K != Rq::Float && K != Rq::FloatSum;
+  constexpr bool kSum = K == Rq::FloatSum || K == Rq::FixedSum || kTerms;
+  constexpr bool kClamp = !kLean || K == Rq::LeanClamp || K == Rq::LeanTermsClamp;
   alignas(64) int16_t terms[kTerms ? MR : 1][64];
   if constexpr (kTerms)
     sum_terms_rows(sum, f.ldy, MR, 16 * NV, f.lanes->sum_lut + (f.sum_type == Q8Type::U8 ? 0 : 512),
                    &terms[0][0]);
   __m512i s[MR][NV];
-  tile_zmm<MR, NV>(s, a, B);
+  tile_zmm<MR, NV>(s, a, B, kLean ? f.lanes->off + c0 : nullptr);
   const Common16 c = common16(*f.lanes);
   // Fully unrolled, so that s stays in registers: each accumulator is replaced by its output
-  // value (in range, int32).
+  // value (in range, int32; the lean form: possibly out of range when not kClamp).
 #pragma GCC unroll 4
   for (int v = 0; v < NV; ++v) {
-    const Channel16 ch = channel16<kFixed>(*f.lanes, c0 + 16 * v);
+    const Channel16 ch = channel16<kFixed, kLean>(*f.lanes, c0 + 16 * v);
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
-      if constexpr (kTerms) {
-        const __m512i t = _mm512_cvtepi16_epi32(
+      __m512i t = _mm512_setzero_si512();
+      if constexpr (kTerms)
+        t = _mm512_cvtepi16_epi32(
             _mm256_load_si256(reinterpret_cast<const __m256i*>(terms[r] + 16 * v)));
+      if constexpr (kLean) {
+        __m512i o = apply_lean16(s[r][v], ch.fm, c.zp2);
+        if (kTerms) o = _mm512_add_epi32(o, t);
+        if (kClamp) o = _mm512_min_epi32(_mm512_max_epi32(o, c.lo_abs), c.hi_abs);
+        s[r][v] = o;
+      } else if constexpr (kTerms) {
         s[r][v] = requant16_term(c, ch, s[r][v], t);
-        continue;
+      } else {
+        __m512i ds = _mm512_setzero_si512();
+        if (kSum) ds = sum_delta16(sum + r * f.ldy + 16 * v, 0xFFFF, f.sum_type, c);
+        s[r][v] = requant16<kFixed, kSum>(c, ch, s[r][v], ds);
       }
-      __m512i ds = _mm512_setzero_si512();
-      if (kSum) ds = sum_delta16(sum + r * f.ldy + 16 * v, 0xFFFF, f.sum_type, c);
-      s[r][v] = requant16<kFixed, kSum>(c, ch, s[r][v], ds);
     }
   }
-  if constexpr (NV == 4) {
-    // A row's 64 values to bytes: two dword -> word packs and one word -> byte pack (no
-    // saturation: the values are in range), which leave 128-bit lane k holding dwords
-    // v0[4k..], v1[4k..], v2[4k..], v3[4k..]; one VPERMD restores the order.
+  if constexpr (NV == 4 || kLean) {
+    // A row's 64 values (NV < 4: the last vector repeated) to bytes: two dword -> word packs and
+    // one word -> byte pack (they saturate: the lean form's clamp to the type's range), which
+    // leave 128-bit lane k holding dwords v0[4k..], v1[4k..], v2[4k..], v3[4k..]; one VPERMD
+    // restores the order; the first 16 NV bytes are stored.
     const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     const bool u8 = f.y_type == Q8Type::U8;
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
-      const __m512i w01 = _mm512_packs_epi32(s[r][0], s[r][1]);
-      const __m512i w23 = _mm512_packs_epi32(s[r][2], s[r][3]);
-      const __m512i b = u8 ? _mm512_packus_epi16(w01, w23) : _mm512_packs_epi16(w01, w23);
-      _mm512_storeu_si512(y + r * f.ldy, _mm512_permutexvar_epi32(order, b));
+      const __m512i w01 = _mm512_packs_epi32(s[r][0], s[r][NV > 1 ? 1 : 0]);
+      const __m512i w23 = _mm512_packs_epi32(s[r][NV > 2 ? 2 : NV - 1], s[r][NV - 1]);
+      const __m512i b = _mm512_permutexvar_epi32(
+          order, u8 ? _mm512_packus_epi16(w01, w23) : _mm512_packs_epi16(w01, w23));
+      uint8_t* o = y + r * f.ldy;
+      if constexpr (NV == 4) {
+        _mm512_storeu_si512(o, b);
+      } else if constexpr (NV == 1) {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(o), _mm512_castsi512_si128(b));
+      } else {
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(o), _mm512_castsi512_si256(b));
+        if constexpr (NV == 3)
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(o + 32), _mm512_extracti32x4_epi32(b, 2));
+      }
     }
   } else {
 #pragma GCC unroll 8
@@ -230,24 +272,29 @@ using MicroRq = void (*)(const TileRows& a, const int8_t* B, const FusedOutput& 
 // A path: tile height, lane width, panel width and the micro-kernel per number of vectors.
 struct Path {
   int mr = 1, lane = 1, nv = 1;
-  Micro micro[5] = {};  // index: vectors in the panel (1..nv)
-  // [2 * fixed + sum][vectors], [4]: fixed with the sum's terms from ChannelLanes::sum_lut;
-  // avx512_vnni only
-  MicroRq rq[5][5] = {};
+  Micro micro[5] = {};                 // index: vectors in the panel (1..nv)
+  MicroRq rq[int(Rq::Count)][5] = {};  // [kind][vectors]; avx512_vnni only
 };
 
-// The micro-kernel kind for a fused output: rq's first index.
-int rq_kind(const FusedOutput& f, bool has_sum) {
-  if (has_sum && f.lanes->fixed && f.lanes->sum_lut) return 4;
-  return 2 * int(f.lanes->fixed) + int(has_sum);
+// The micro-kernel kind for a fused output (has_sum: it adds a residual input).
+Rq rq_kind(const FusedOutput& f, bool has_sum) {
+  const ChannelLanes& L = *f.lanes;
+  if (!L.fixed) return has_sum ? Rq::FloatSum : Rq::Float;
+  const bool terms = has_sum && L.sum_lut;
+  if (has_sum && !terms) return Rq::FixedSum;
+  if (!L.lean) return terms ? Rq::FixedTerms : Rq::Fixed;
+  const bool u8 = f.y_type == Q8Type::U8;
+  const bool clamp = L.common.lo > (u8 ? 0 : -128) || L.common.hi < (u8 ? 255 : 127);
+  if (terms) return clamp ? Rq::LeanTermsClamp : Rq::LeanTerms;
+  return clamp ? Rq::LeanClamp : Rq::Lean;
 }
 
 #ifdef ENGINE_U8S8_X86
-template <bool kFixed, bool kSum, bool kTerms = false>
+template <Rq K>
 void set_rq(Path& p) {
-  MicroRq* m = p.rq[kTerms ? 4 : 2 * int(kFixed) + int(kSum)];
-  m[1] = micro_zmm_rq<6, 1, kFixed, kSum, kTerms>, m[2] = micro_zmm_rq<6, 2, kFixed, kSum, kTerms>;
-  m[3] = micro_zmm_rq<6, 3, kFixed, kSum, kTerms>, m[4] = micro_zmm_rq<6, 4, kFixed, kSum, kTerms>;
+  MicroRq* m = p.rq[int(K)];
+  m[1] = micro_zmm_rq<6, 1, K>, m[2] = micro_zmm_rq<6, 2, K>;
+  m[3] = micro_zmm_rq<6, 3, K>, m[4] = micro_zmm_rq<6, 4, K>;
 }
 #endif
 
@@ -258,8 +305,10 @@ Path path_for(IgemmIsa isa) {
     p.mr = 6, p.lane = 16, p.nv = 4;
     p.micro[1] = micro_zmm<6, 1>, p.micro[2] = micro_zmm<6, 2>;
     p.micro[3] = micro_zmm<6, 3>, p.micro[4] = micro_zmm<6, 4>;
-    set_rq<false, false>(p), set_rq<false, true>(p), set_rq<true, false>(p), set_rq<true, true>(p);
-    set_rq<true, true, true>(p);
+    set_rq<Rq::Float>(p), set_rq<Rq::FloatSum>(p), set_rq<Rq::Fixed>(p);
+    set_rq<Rq::FixedSum>(p), set_rq<Rq::FixedTerms>(p);
+    set_rq<Rq::Lean>(p), set_rq<Rq::LeanClamp>(p);
+    set_rq<Rq::LeanTerms>(p), set_rq<Rq::LeanTermsClamp>(p);
   } else if (isa == IgemmIsa::AvxVnni) {
     p.mr = 6, p.lane = 8, p.nv = 2;
     p.micro[1] = micro_ymm_vnni<6, 1>, p.micro[2] = micro_ymm_vnni<6, 2>;
@@ -359,7 +408,7 @@ void run_rows(const U8s8Weights& w, const TileRows& all, int64_t rows, int64_t p
     last.A = tail.data(), last.lda = Kp;
   }
   const bool has_sum = fused && fused->sum && fused->sum_type != Q8Type::None;
-  const MicroRq* rq = fused ? path.rq[rq_kind(*fused, has_sum)] : nullptr;
+  const MicroRq* rq = fused ? path.rq[int(rq_kind(*fused, has_sum))] : nullptr;
   for (int64_t p = p0; p < p1; ++p) {
     const int64_t c0 = w.panel_begin(p), width = w.panel_width(p);
     const int64_t cols = w.panel_end(p) - c0;
