@@ -271,9 +271,57 @@ ENGINE_TARGET_AVX512_RQ void requant_channels16(const ChannelLanes& t, int64_t c
   }
 }
 
+// The lean form (ChannelLanes::lean): zp + apply_multiplier in one rounding, the residual sum's
+// terms (kTerms) from ChannelLanes::sum_lut for a tile of at most kTermRows x 64, the clamp to
+// the output type by saturating packs (clamp: to a narrower range first).
+constexpr int64_t kTermRows = 8;
+template <bool kTerms>
+ENGINE_TARGET_AVX512_RQ void requant_channels16_lean(const ChannelLanes& t, int64_t c0, int64_t n,
+                                                     const ChannelTile& tile, Q8Type yt,
+                                                     Q8Type st) {
+  using namespace rq16;
+  const Common16 common = common16(t);
+  auto* y = static_cast<uint8_t*>(tile.y);
+  alignas(64) int16_t terms[kTerms ? kTermRows : 1][64];
+  if constexpr (kTerms)
+    sum_terms_rows(static_cast<const uint8_t*>(tile.sum), tile.ldy, int(tile.rows), int(n),
+                   t.sum_lut + (st == Q8Type::U8 ? 0 : 512), &terms[0][0]);
+  const bool u8 = yt == Q8Type::U8;
+  const bool clamp = t.common.lo > (u8 ? 0 : -128) || t.common.hi < (u8 ? 255 : 127);
+  const __m512i first_bytes = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 k = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1);
+    const Channel16 ch = channel16<true, true>(t, c0 + i);
+    const __m512i off = load16i(t.off + c0 + i);
+    for (int64_t row = 0; row < tile.rows; ++row) {
+      // Unmasked loads of full vectors: the tile was just stored, and AMD Zen 4/5 do not
+      // forward stores to masked loads.
+      const int32_t* a = tile.acc + row * tile.lda + i;
+      const __m512i acc = k == 0xFFFF ? load16i(a) : _mm512_maskz_loadu_epi32(k, a);
+      __m512i o = apply_lean16(_mm512_add_epi32(acc, off), ch.fm, common.zp2);
+      if constexpr (kTerms)
+        o = _mm512_add_epi32(o, _mm512_cvtepi16_epi32(_mm256_loadu_si256(
+                                    reinterpret_cast<const __m256i*>(terms[row] + i))));
+      if (clamp) o = _mm512_min_epi32(_mm512_max_epi32(o, common.lo_abs), common.hi_abs);
+      // Saturating packs: 128-bit lane j holds the bytes of o[4j..4j + 3] (4 times).
+      const __m512i w = _mm512_packs_epi32(o, o);
+      const __m128i b = _mm512_castsi512_si128(_mm512_permutexvar_epi32(
+          first_bytes, u8 ? _mm512_packus_epi16(w, w) : _mm512_packs_epi16(w, w)));
+      if (k == 0xFFFF)
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(y + row * tile.ldy + i), b);
+      else
+        _mm_mask_storeu_epi8(y + row * tile.ldy + i, k, b);
+    }
+  }
+}
+
 ENGINE_TARGET_AVX512_RQ void requant_channels_avx512(const ChannelLanes& t, int64_t c0, int64_t n,
-                                                     const ChannelTile& tile, Q8Type st) {
+                                                     const ChannelTile& tile, Q8Type yt,
+                                                     Q8Type st) {
   const bool has_sum = tile.sum && st != Q8Type::None;
+  if (t.lean && !has_sum) return requant_channels16_lean<false>(t, c0, n, tile, yt, st);
+  if (t.lean && t.sum_lut && has_sum && tile.rows <= kTermRows && n <= 64)
+    return requant_channels16_lean<true>(t, c0, n, tile, yt, st);
   if (t.fixed && has_sum) requant_channels16<true, true>(t, c0, n, tile, st);
   if (t.fixed && !has_sum) requant_channels16<true, false>(t, c0, n, tile, st);
   if (!t.fixed && has_sum) requant_channels16<false, true>(t, c0, n, tile, st);
@@ -455,7 +503,7 @@ bool requant_channels_simd(const ChannelLanes& t, int64_t c0, int64_t n, const C
 #ifdef ENGINE_REQUANT_AVX2
   const IgemmIsa isa = simd_isa();
   if (isa == IgemmIsa::Avx512Vnni && c0 % 2 == 0) {  // the pair tables start at even channels
-    requant_channels_avx512(t, c0, n, tile, st);
+    requant_channels_avx512(t, c0, n, tile, yt, st);
     return true;
   }
   if (isa >= IgemmIsa::Avx2) {
