@@ -10,9 +10,11 @@
 // |x| * q < 2^62) and the sign comes back at the end; the two roundings merge into one (Fixed16).
 // The output zero point is added after clamping to [lo - zp, hi - zp] (equal to clamping zp + v to
 // [lo, hi] for every int32 v); with a sum the two terms are added with int32 saturation, which the
-// clamp cannot tell from the int64 sum of the scalar code. Float mode: float(acc) * m [+ float(sum
-// - sum_zp) * sum_m] (two roundings, never an FMA), clamped, converted with the MXCSR rounding
-// (ties to even).
+// clamp cannot tell from the int64 sum of the scalar code. The lean form (ChannelLanes::lean:
+// every |apply_multiplier(x)| <= 2^30, zp >= 0) adds zp in the rounding and leaves the clamp to
+// the caller's saturating packs; a residual sum's term then comes from ChannelLanes::sum_lut, and
+// nothing can overflow. Float mode: float(acc) * m [+ float(sum - sum_zp) * sum_m] (two
+// roundings, never an FMA), clamped, converted with the MXCSR rounding (ties to even).
 #pragma once
 
 #if defined(__GNUC__) && defined(__x86_64__)
