@@ -65,6 +65,7 @@ std::vector<std::pair<std::string, std::string>> kernel_selection() {
                                       ", avx512bw " + yes(__builtin_cpu_supports("avx512bw")) +
                                       ", avx512vl " + yes(__builtin_cpu_supports("avx512vl")) +
                                       ", avx512_vnni " + yes(__builtin_cpu_supports("avx512vnni")) +
+                                      ", avx512_vbmi " + yes(__builtin_cpu_supports("avx512vbmi")) +
                                       ", avx_vnni " + yes(cpu_has_avx_vnni())});
   const IgemmIsa best = igemm_best_isa(), used = igemm_isa();
   std::string gemm = igemm_isa_name(used);
@@ -73,10 +74,16 @@ std::vector<std::pair<std::string, std::string>> kernel_selection() {
   rows.push_back({"integer GEMM (QConv, QGemm, ...)",
                   gemm + "; ENGINE_ISA=reference|avx2|avx_vnni|avx512_vnni"});
   rows.push_back({"INT8 conv, channels-last (NhwcQConv)", u8s8_path(used)});
-  rows.push_back({"requantization", used == IgemmIsa::Reference ? "reference loops"
-                                    : used == IgemmIsa::Avx512Vnni
-                                        ? "avx512 SIMD (channels-last tiles), avx2 SIMD (rows)"
-                                        : "avx2 SIMD"});
+  rows.push_back(
+      {"requantization",
+       used == IgemmIsa::Reference ? "reference loops"
+       : used == IgemmIsa::Avx512Vnni
+           ? std::string("avx512 SIMD (channels-last tiles; fixed mode "
+                         "lean when multipliers < 1/2 and zp >= 0") +
+                 (__builtin_cpu_supports("avx512vbmi") ? ", residual-sum terms by VPERMI2B table"
+                                                       : "") +
+                 "), avx2 SIMD (rows)"
+           : "avx2 SIMD"});
   const bool own_float = x86::f32_kernels_available();
   rows.push_back({"float inverted residual (NhwcMBConv)",
                   own_float
