@@ -286,8 +286,7 @@ ENGINE_TARGET_AVX512_RQ void requant_channels16_lean(const ChannelLanes& t, int6
   if constexpr (kTerms)
     sum_terms_rows(static_cast<const uint8_t*>(tile.sum), tile.ldy, int(tile.rows), int(n),
                    t.sum_lut + (st == Q8Type::U8 ? 0 : 512), &terms[0][0]);
-  const bool u8 = yt == Q8Type::U8;
-  const bool clamp = t.common.lo > (u8 ? 0 : -128) || t.common.hi < (u8 ? 255 : 127);
+  const bool u8 = yt == Q8Type::U8, clamp = lean_clamps(t, yt);
   const __m512i first_bytes = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 k = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1);
@@ -358,6 +357,7 @@ ChannelLaneTables::ChannelLaneTables(const std::vector<RequantRow>& rows,
   over_.assign(padded, std::numeric_limits<int32_t>::max());
   m_.assign(padded, 0.0f);
   ChannelLanes& L = lanes_;
+  bool below_half = true, short_shifts = true;
   L.fixed = fixed;
   if (M > 0) {
     L.common = rows[0];
@@ -374,6 +374,9 @@ ChannelLaneTables::ChannelLaneTables(const std::vector<RequantRow>& rows,
     under_[c] = l.under, mask_[c] = l.mask, half_[c] = l.half;
     L.any_left = L.any_left || l.lsh > 0;
     L.any_right = L.any_right || l.rsh > 0;
+    // |apply_multiplier(x)| <= 2^30 for every int32 x: q = 0, or a right shift and no left one.
+    if (l.q != 0 && (l.lsh != 0 || l.rsh < 1)) below_half = false;
+    if (l.q != 0 && l.rsh > 22) short_shifts = false;
   }
   for (int parity = 0; parity < 2; ++parity) {
     nudge64_[parity].assign(padded / 2 + 1, fixed_nudge64(0));
@@ -388,15 +391,14 @@ ChannelLaneTables::ChannelLaneTables(const std::vector<RequantRow>& rows,
   L.off = off_.data(), L.q = q_.data(), L.lsh = lsh_.data(), L.rsh = rsh_.data();
   L.over = over_.data(), L.under = under_.data(), L.mask = mask_.data(), L.half = half_.data();
   L.m = m_.data();
-  build_sum_lut(M);
-  build_lean(M);
+  if (fixed && M > 0 && below_half) {
+    build_sum_lut();
+    if (short_shifts && L.common.zp >= 0) build_lean(M);
+  }
 }
 
 void ChannelLaneTables::build_lean(size_t M) {
   ChannelLanes& L = lanes_;
-  if (!L.fixed || M == 0 || L.common.zp < 0) return;
-  for (size_t c = 0; c < M; ++c)
-    if (q_[c] != 0 && (lsh_[c] != 0 || rsh_[c] < 1 || rsh_[c] > 22)) return;
   // < 2^61, so |x| q + nudge < 2^62 + 2^61 stays below 2^64.
   const auto zp_part = [&](size_t c) { return uint64_t(L.common.zp) << fixed_shift64(rsh_[c]); };
   for (int parity = 0; parity < 2; ++parity) {
@@ -407,11 +409,9 @@ void ChannelLaneTables::build_lean(size_t M) {
   L.lean = true;
 }
 
-void ChannelLaneTables::build_sum_lut(size_t M) {
+void ChannelLaneTables::build_sum_lut() {
 #ifdef ENGINE_REQUANT_AVX2
-  if (!lanes_.fixed || M == 0 || !__builtin_cpu_supports("avx512vbmi")) return;
-  for (size_t c = 0; c < M; ++c)  // |apply_multiplier(x)| <= 2^30: q = 0, or a right shift
-    if (q_[c] != 0 && (lsh_[c] != 0 || rsh_[c] < 1)) return;
+  if (!__builtin_cpu_supports("avx512vbmi")) return;
   const RequantRow& r = lanes_.common;
   sum_lut_.assign(1024, 0);
   for (int type = 0; type < 2; ++type)
@@ -427,8 +427,6 @@ void ChannelLaneTables::build_sum_lut(size_t M) {
       sum_lut_[size_t(512 * type + 256 + b)] = uint8_t(u >> 8);
     }
   lanes_.sum_lut = sum_lut_.data();
-#else
-  (void)M;
 #endif
 }
 

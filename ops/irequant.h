@@ -92,7 +92,9 @@ class ChannelLaneTables {
   bool simd() const { return simd_; }
 
  private:
-  void build_sum_lut(size_t M);
+  // With every channel multiplier below 1/2 (fixed mode): ChannelLanes::sum_lut, and
+  // ChannelLanes::lean when right shifts are at most 22 and zp >= 0.
+  void build_sum_lut();
   void build_lean(size_t M);
   std::vector<int32_t> off_, q_, lsh_, rsh_, over_, under_, mask_, half_;
   std::vector<uint64_t> nudge64_[2], shift64_[2], nudge64z_[2];
@@ -122,6 +124,13 @@ void sum_terms_rows(const uint8_t* sum, int64_t ldy, int rows, int n, const uint
 // i < n. Returns false, writing nothing, when the path in use has no SIMD version.
 bool requant_channels_simd(const ChannelLanes& t, int64_t c0, int64_t n, const ChannelTile& tile,
                            Q8Type yt, Q8Type st);
+
+// Whether the lean form (ChannelLanes::lean) must clamp: the output range is narrower than the
+// type's, which the saturating packs give.
+inline bool lean_clamps(const ChannelLanes& t, Q8Type yt) {
+  const bool u8 = yt == Q8Type::U8;
+  return t.common.lo > (u8 ? 0 : -128) || t.common.hi < (u8 ? 255 : 127);
+}
 
 // True when requant_channels_simd takes t on the avx512_vnni path for output type yt (what the
 // GEMM micro-kernel that requantizes from registers needs, see backends/x86/u8s8_gemm.h).

@@ -283,8 +283,7 @@ Rq rq_kind(const FusedOutput& f, bool has_sum) {
   const bool terms = has_sum && L.sum_lut;
   if (has_sum && !terms) return Rq::FixedSum;
   if (!L.lean) return terms ? Rq::FixedTerms : Rq::Fixed;
-  const bool u8 = f.y_type == Q8Type::U8;
-  const bool clamp = L.common.lo > (u8 ? 0 : -128) || L.common.hi < (u8 ? 255 : 127);
+  const bool clamp = lean_clamps(L, f.y_type);
   if (terms) return clamp ? Rq::LeanTermsClamp : Rq::LeanTerms;
   return clamp ? Rq::LeanClamp : Rq::Lean;
 }
