@@ -12,6 +12,7 @@
 #include "ops/irequant.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -366,6 +367,7 @@ ChannelLaneTables::ChannelLaneTables(const std::vector<RequantRow>& rows,
   for (size_t c = 0; c < M; ++c) {
     if (!fixed) {
       m_[c] = rows[c].m;
+      if (!(rows[c].m >= 0.0f && rows[c].m < 0.5f)) below_half = false;
       continue;
     }
     const FixedLane l = fixed_lane(rows[c].fm);
@@ -391,6 +393,7 @@ ChannelLaneTables::ChannelLaneTables(const std::vector<RequantRow>& rows,
   L.off = off_.data(), L.q = q_.data(), L.lsh = lsh_.data(), L.rsh = rsh_.data();
   L.over = over_.data(), L.under = under_.data(), L.mask = mask_.data(), L.half = half_.data();
   L.m = m_.data();
+  L.float_lean = !fixed && M > 0 && below_half && std::abs(L.common.sum_m) < float(1 << 20);
   if (fixed && M > 0 && below_half) {
     build_sum_lut();
     if (short_shifts && L.common.zp >= 0) build_lean(M);

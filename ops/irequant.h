@@ -58,6 +58,9 @@ struct ChannelLanes {
   // apply_lean16). lean false: null.
   bool lean = false;
   const uint64_t* nudge64z[2] = {nullptr, nullptr};
+  // Float mode's lean form: every channel multiplier is in [0, 1/2) and the sum's below 2^20, so
+  // the rounded value plus zp fits in int32 and the saturating packs can clamp.
+  bool float_lean = false;
   RequantRow common;
   FixedLane sum_lane;  // fixed_lane(common.sum_fm), computed once
   // Fixed mode, the residual sum's term apply_multiplier(s - sum_zp, sum_fm) for every sum byte

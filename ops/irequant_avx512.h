@@ -200,6 +200,21 @@ ENGINE_INLINE_AVX512_RQ __m512i requant16_term(const Common16& c, const Channel1
   return _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(v, c.lo), c.hi), c.zp);
 }
 
+// Float mode's lean form (ChannelLanes::float_lean): zp + the rounded product, not clamped (the
+// caller's saturating packs clamp; equal to rounding the clamped value, as the clamp bounds are
+// integers). acc already holds the accumulator offset.
+template <bool kSum>
+ENGINE_INLINE_AVX512_RQ __m512i requant16_float_lean(const Common16& c, const Channel16& ch,
+                                                     __m512i acc, __m512i ds) {
+  __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), ch.m);
+  if (kSum) {
+    __m512 g = _mm512_mul_ps(_mm512_cvtepi32_ps(ds), c.sm);
+    asm("" : "+v"(f), "+v"(g));  // two roundings, as the scalar code: never an FMA
+    f = _mm512_add_ps(f, g);
+  }
+  return _mm512_add_epi32(_mm512_cvtps_epi32(f), c.zp);  // MXCSR rounding: ties to even
+}
+
 // The low bytes of 16 in-range int32 values. VPSHUFB + VPERMD gather them; VPMOV(U)SDB is slow
 // on AMD Zen 4/5 (a fifth of a mobilenet_v2 run).
 ENGINE_INLINE_AVX512_RQ __m128i low_bytes16(__m512i v) {

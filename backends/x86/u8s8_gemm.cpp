@@ -71,6 +71,10 @@ enum class Rq {
   LeanClamp,
   LeanTerms,
   LeanTermsClamp,
+  FloatLean,
+  FloatLeanClamp,
+  FloatLeanSum,
+  FloatLeanSumClamp,
   Count
 };
 
@@ -126,12 +130,16 @@ template <int MR, int NV, Rq K>
 ENGINE_TARGET_VNNI void micro_zmm_rq(const TileRows& a, const int8_t* B, const FusedOutput& f,
                                      int64_t c0, uint8_t* y, const uint8_t* sum) {
   using namespace rq16;
-  constexpr bool kLean =
-      K == Rq::Lean || K == Rq::LeanClamp || K == Rq::LeanTerms || K == Rq::LeanTermsClamp;
+  constexpr bool kFloatLean = K == Rq::FloatLean || K == Rq::FloatLeanClamp ||
+                              K == Rq::FloatLeanSum || K == Rq::FloatLeanSumClamp;
+  constexpr bool kLean = kFloatLean || K == Rq::Lean || K == Rq::LeanClamp || K == Rq::LeanTerms ||
+                         K == Rq::LeanTermsClamp;
   constexpr bool kTerms = K == Rq::FixedTerms || K == Rq::LeanTerms || K == Rq::LeanTermsClamp;
-  constexpr bool kFixed = K != Rq::Float && K != Rq::FloatSum;
-  constexpr bool kSum = K == Rq::FloatSum || K == Rq::FixedSum || kTerms;
-  constexpr bool kClamp = !kLean || K == Rq::LeanClamp || K == Rq::LeanTermsClamp;
+  constexpr bool kFixed = K != Rq::Float && K != Rq::FloatSum && !kFloatLean;
+  constexpr bool kSum = K == Rq::FloatSum || K == Rq::FixedSum || kTerms || K == Rq::FloatLeanSum ||
+                        K == Rq::FloatLeanSumClamp;
+  constexpr bool kClamp = !kLean || K == Rq::LeanClamp || K == Rq::LeanTermsClamp ||
+                          K == Rq::FloatLeanClamp || K == Rq::FloatLeanSumClamp;
   alignas(64) int16_t terms[kTerms ? MR : 1][64];
   if constexpr (kTerms)
     sum_terms_rows(sum, f.ldy, MR, 16 * NV, f.lanes->sum_lut + (f.sum_type == Q8Type::U8 ? 0 : 512),
@@ -143,14 +151,20 @@ ENGINE_TARGET_VNNI void micro_zmm_rq(const TileRows& a, const int8_t* B, const F
   // value (in range, int32; the lean form: possibly out of range when not kClamp).
 #pragma GCC unroll 4
   for (int v = 0; v < NV; ++v) {
-    const Channel16 ch = channel16<kFixed, kLean>(*f.lanes, c0 + 16 * v);
+    const Channel16 ch = channel16 < kFixed, kLean && kFixed > (*f.lanes, c0 + 16 * v);
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       __m512i t = _mm512_setzero_si512();
       if constexpr (kTerms)
         t = _mm512_cvtepi16_epi32(
             _mm256_load_si256(reinterpret_cast<const __m256i*>(terms[r] + 16 * v)));
-      if constexpr (kLean) {
+      if constexpr (kFloatLean) {
+        __m512i ds = _mm512_setzero_si512();
+        if (kSum) ds = sum_delta16(sum + r * f.ldy + 16 * v, 0xFFFF, f.sum_type, c);
+        __m512i o = requant16_float_lean<kSum>(c, ch, s[r][v], ds);
+        if (kClamp) o = _mm512_min_epi32(_mm512_max_epi32(o, c.lo_abs), c.hi_abs);
+        s[r][v] = o;
+      } else if constexpr (kLean) {
         __m512i o = apply_lean16(s[r][v], ch.fm, c.zp2);
         if (kTerms) o = _mm512_add_epi32(o, t);
         if (kClamp) o = _mm512_min_epi32(_mm512_max_epi32(o, c.lo_abs), c.hi_abs);
@@ -279,6 +293,11 @@ struct Path {
 // The micro-kernel kind for a fused output (has_sum: it adds a residual input).
 Rq rq_kind(const FusedOutput& f, bool has_sum) {
   const ChannelLanes& L = *f.lanes;
+  if (!L.fixed && L.float_lean) {
+    const bool clamp = lean_clamps(L, f.y_type);
+    if (has_sum) return clamp ? Rq::FloatLeanSumClamp : Rq::FloatLeanSum;
+    return clamp ? Rq::FloatLeanClamp : Rq::FloatLean;
+  }
   if (!L.fixed) return has_sum ? Rq::FloatSum : Rq::Float;
   const bool terms = has_sum && L.sum_lut;
   if (has_sum && !terms) return Rq::FixedSum;
@@ -308,6 +327,8 @@ Path path_for(IgemmIsa isa) {
     set_rq<Rq::FixedSum>(p), set_rq<Rq::FixedTerms>(p);
     set_rq<Rq::Lean>(p), set_rq<Rq::LeanClamp>(p);
     set_rq<Rq::LeanTerms>(p), set_rq<Rq::LeanTermsClamp>(p);
+    set_rq<Rq::FloatLean>(p), set_rq<Rq::FloatLeanClamp>(p);
+    set_rq<Rq::FloatLeanSum>(p), set_rq<Rq::FloatLeanSumClamp>(p);
   } else if (isa == IgemmIsa::AvxVnni) {
     p.mr = 6, p.lane = 8, p.nv = 2;
     p.micro[1] = micro_ymm_vnni<6, 1>, p.micro[2] = micro_ymm_vnni<6, 2>;
